@@ -1,0 +1,139 @@
+/**
+ * The xLSTM language model: embedding -> blocks by signature -> final LayerNorm -> head.
+ * forward() for whole sequences (training, checks), prefill() + step() for generation.
+ * Every method is synchronous and allocates tensors: call it inside tf.tidy.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { XlstmError } from '../util/errors.ts';
+import { deriveDims, type Dims, type ModelConfig } from './config.ts';
+import { initNamed } from './init.ts';
+import { mlstmBlock, mlstmInitState, type MlstmBlockState } from './mlstm/block.ts';
+import { formByName, type FormName } from './mlstm/forms.ts';
+import { layerNorm } from './ops/norms.ts';
+import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.ts';
+import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
+import { packWeights, unpackWeights, weightEntries, type ModelWeights } from './weights.ts';
+
+export class XlstmModel {
+  readonly dims: Dims;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: ModelWeights,
+  ) {
+    this.dims = deriveDims(config);
+  }
+
+  /** Copies named PyTorch-layout tensors into the runtime layout; the caller keeps and disposes `named`. */
+  static fromNamed(config: ModelConfig, named: ReadonlyMap<string, tf.Tensor>): XlstmModel {
+    return new XlstmModel(config, packWeights(named, deriveDims(config), config.tie_weights === true));
+  }
+
+  /** A freshly initialised model (DESIGN's initialisation), reproducible from `seed`. */
+  static init(config: ModelConfig, seed: number): XlstmModel {
+    const named = initNamed(deriveDims(config), seed);
+    try {
+      return XlstmModel.fromNamed(config, named);
+    } finally {
+      for (const t of named.values()) t.dispose();
+    }
+  }
+
+  /** Named PyTorch-layout tensors for a checkpoint (new tensors, owned by the caller). */
+  toNamed(): Map<string, tf.Tensor> {
+    return unpackWeights(this.weights, this.dims);
+  }
+
+  /** Logits of every position: tokens [B, T] int32 -> [B, T, V]. */
+  forward(tokens: tf.Tensor2D, form: FormName = 'parallel'): tf.Tensor3D {
+    const [B, T] = tokens.shape;
+    if (form === 'recurrent') {
+      let state = this.initState(B);
+      const rows: tf.Tensor2D[] = [];
+      for (let t = 0; t < T; t++) {
+        const out = this.step(tf.reshape(tf.slice(tokens, [0, t], [B, 1]), [B]) as tf.Tensor1D, state);
+        rows.push(out.logits);
+        state = out.state;
+      }
+      return tf.stack(rows, 1) as tf.Tensor3D;
+    }
+    const { x } = this.hidden(tokens, form, null, false);
+    return tf.reshape(this.head(tf.reshape(x, [B * T, this.dims.d]) as tf.Tensor2D), [B, T, this.dims.V]) as tf.Tensor3D;
+  }
+
+  /**
+   * The final-normed hidden states x [B, T, d] of a sequence, continuing from `state` when given.
+   * `wantState` asks for the state after the sequence; without it (and without a state) the
+   * blocks take their differentiable training paths.
+   */
+  hidden(tokens: tf.Tensor2D, form: FormName, state: ModelState | null, wantState: boolean): { x: tf.Tensor3D; state: ModelState | null } {
+    this.checkTokens(tokens);
+    const cell = formByName(form);
+    let x = tf.gather(this.weights.embedding, tokens) as unknown as tf.Tensor3D; // [B, T, d]
+    const next: BlockState[] = [];
+    this.weights.blocks.forEach((w, i) => {
+      const s = state ? state[i] : null;
+      if (w.kind === 'm') {
+        const out = mlstmBlock(x, w, this.dims, cell, s as MlstmBlockState | null);
+        x = out.y;
+        next.push(out.state as unknown as BlockState);
+      } else {
+        const out = slstmBlock(x, w, this.dims, s as SlstmBlockState | null, wantState || s !== null);
+        x = out.y;
+        if (out.state) next.push(out.state as unknown as BlockState);
+      }
+    });
+    return { x: layerNorm(x, this.weights.normW, this.weights.normB) as tf.Tensor3D, state: wantState ? next : null };
+  }
+
+  /** Hidden [N, d] -> logits [N, V]. */
+  head(x: tf.Tensor2D): tf.Tensor2D {
+    const h = this.weights.headT;
+    // A tied head multiplies by the embedding transposed (slower on wasm; untied heads are stored [d, V]).
+    return h ? tf.matMul(x, h) : tf.matMul(x, this.weights.embedding, false, true);
+  }
+
+  /**
+   * Consumes whole prompts in the parallel form and projects only the last position:
+   * tokens [B, T] -> logits [B, V] and the state after the prompt.
+   */
+  prefill(tokens: tf.Tensor2D, state?: ModelState, form: FormName = 'chunkwise'): { logits: tf.Tensor2D; state: ModelState } {
+    const [B, T] = tokens.shape;
+    const out = this.hidden(tokens, form, state ?? null, true);
+    const last = tf.reshape(tf.slice(out.x, [0, T - 1, 0], [B, 1, this.dims.d]), [B, this.dims.d]) as tf.Tensor2D;
+    return { logits: this.head(last), state: out.state as ModelState };
+  }
+
+  /** One token per row: tokens [B] int32 -> logits [B, V] and the next state. */
+  step(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    const B = tokens.shape[0];
+    const out = this.hidden(tf.reshape(tokens, [B, 1]) as tf.Tensor2D, 'recurrent', state, true);
+    return { logits: this.head(tf.reshape(out.x, [B, this.dims.d]) as tf.Tensor2D), state: out.state as ModelState };
+  }
+
+  /** The state of B fresh sequences. */
+  initState(B: number): ModelState {
+    return this.dims.kinds.map((kind) =>
+      (kind === 'm' ? mlstmInitState(B, this.dims) : slstmInitState(B, this.dims)) as unknown as BlockState,
+    );
+  }
+
+  /** Parameters, counting a tied head once. */
+  parameterCount(): number {
+    return weightEntries(this.weights).reduce((n, [, t]) => n + t.size, 0);
+  }
+
+  stateBytesPerSequence(): number {
+    return tf.tidy(() => stateBytesPerRow(this.initState(1)));
+  }
+
+  dispose(): void {
+    for (const [, t] of weightEntries(this.weights)) t.dispose();
+  }
+
+  private checkTokens(tokens: tf.Tensor): void {
+    if (tokens.dtype !== 'int32') {
+      throw new XlstmError('INVALID_INPUT', `tokens expected dtype int32, but got ${tokens.dtype}.`);
+    }
+  }
+}
