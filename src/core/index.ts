@@ -7,7 +7,7 @@
 export * from './config.ts';
 export * from './params.ts';
 export { initNamed, drawParam } from './init.ts';
-export { XlstmModel } from './model.ts';
+export { XlstmModel, type NamedArray } from './model.ts';
 export { FORMS, formByName, type FormName } from './mlstm/forms.ts';
 export { concatStates, gatherState, disposeState, keepState, type ModelState, type BlockState } from './state.ts';
 export { nextTokenLoss } from './loss.ts';

@@ -14,6 +14,12 @@ import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.
 import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
 import { packWeights, unpackWeights, weightEntries, type ModelWeights } from './weights.ts';
 
+/** A tensor as plain data, the form checkpoints read and write. */
+export interface NamedArray {
+  readonly shape: number[];
+  readonly data: Float32Array;
+}
+
 export class XlstmModel {
   readonly dims: Dims;
 
@@ -27,6 +33,27 @@ export class XlstmModel {
   /** Copies named PyTorch-layout tensors into the runtime layout; the caller keeps and disposes `named`. */
   static fromNamed(config: ModelConfig, named: ReadonlyMap<string, tf.Tensor>): XlstmModel {
     return new XlstmModel(config, packWeights(named, deriveDims(config), config.tie_weights === true));
+  }
+
+  /** From plain named arrays (a loaded checkpoint); tensors are created and owned by the model. */
+  static fromArrays(config: ModelConfig, arrays: ReadonlyMap<string, NamedArray>): XlstmModel {
+    const named = new Map([...arrays].map(([name, a]) => [name, tf.tensor(a.data, [...a.shape])] as const));
+    try {
+      return XlstmModel.fromNamed(config, named);
+    } finally {
+      for (const t of named.values()) t.dispose();
+    }
+  }
+
+  /** Named PyTorch-layout arrays for a checkpoint (reads the weights back from the device). */
+  toArrays(): Map<string, NamedArray> {
+    const named = this.toNamed();
+    const out = new Map<string, NamedArray>();
+    for (const [name, t] of named) {
+      out.set(name, { shape: [...t.shape], data: t.dataSync() as Float32Array });
+      t.dispose();
+    }
+    return out;
   }
 
   /** A freshly initialised model (DESIGN's initialisation), reproducible from `seed`. */

@@ -155,7 +155,7 @@ export class Scheduler {
       let prefilled: { logits: tf.Tensor2D; state: ModelState };
       let row: Float32Array;
       try {
-        prefilled = tf.tidy(() => this.model.prefill(tf.tensor2d([Array.from(seq.spec.promptTokens)], undefined, 'int32')));
+        prefilled = tidy(() => this.model.prefill(tf.tensor2d([Array.from(seq.spec.promptTokens)], undefined, 'int32')));
         try {
           // sync: the prompt's last-position logits, the only read of a prefill.
           row = (await prefilled.logits.data()) as Float32Array;
@@ -178,7 +178,7 @@ export class Scheduler {
     if (joined.length === 0) return;
     const previous = this.state;
     try {
-      this.state = tf.tidy(() => concatStates(previous ? [previous, ...states] : states));
+      this.state = tidy(() => concatStates(previous ? [previous, ...states] : states));
     } catch (error) {
       for (const seq of joined) this.finish(seq, { kind: 'error', error });
       throw error;
@@ -193,7 +193,7 @@ export class Scheduler {
     const B = this.active.length;
     const tokens = Int32Array.from(this.active, (s) => s.lastToken);
     const previous = this.state as ModelState;
-    const { logits, state } = tf.tidy(() => this.model.step(tf.tensor1d(tokens, 'int32'), previous));
+    const { logits, state } = tidy(() => this.model.step(tf.tensor1d(tokens, 'int32'), previous));
     disposeState(previous);
     this.state = state;
     let data: Float32Array;
@@ -243,7 +243,7 @@ export class Scheduler {
   /** Keeps only the given rows of the batch (in order) and frees the rest. */
   private retain(rows: readonly number[]): void {
     const previous = this.state as ModelState;
-    this.state = rows.length > 0 ? tf.tidy(() => gatherState(previous, rows)) : null;
+    this.state = rows.length > 0 ? tidy(() => gatherState(previous, rows)) : null;
     disposeState(previous);
     this.active = rows.map((i) => this.active[i]);
   }
@@ -277,4 +277,9 @@ export class Scheduler {
       // A sink that throws while ending cannot be told anything more; the scheduler carries on.
     }
   }
+}
+
+/** tf.tidy for results that hold tensors in readonly containers (tfjs's TensorContainer type does not admit them). */
+function tidy<T>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
 }

@@ -1,21 +1,42 @@
 /** GPT-2 byte-level BPE through @huggingface/tokenizers: text <-> token ids, with <|endoftext|> and our <|pad|>. */
-import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { Tokenizer as HfTokenizerClass } from '@huggingface/tokenizers';
 
+import { assert } from '../util/assert.ts';
 import { XlstmError } from '../util/errors.ts';
 import { byteLevelToBytesInto } from './byte-level.ts';
 import { buildGpt2TokenizerJson, buildGpt2TokenizerSpec, EOS_ID, EOS_TOKEN, PAD_ID, PAD_TOKEN } from './gpt2-json.ts';
 
-type PreTokenizer = NonNullable<HfTokenizer['pre_tokenizer']>;
-type BpeModel = NonNullable<HfTokenizer['model']>;
+/**
+ * The part of the library's Tokenizer that we use (shapes from its types/core/Tokenizer.d.ts, 0.2.0). Its bundled
+ * typings re-export through extensionless relative paths, which NodeNext resolution cannot follow, so the import
+ * arrives as `any`; this interface puts the types back.
+ */
+interface HfTokenizer {
+  pre_tokenizer: PreTokenizer | null;
+  model: BpeModel | null;
+  decode(ids: number[], options: { skip_special_tokens: boolean; clean_up_tokenization_spaces: boolean }): string;
+  get_added_tokens_decoder(): Map<number, { content: string }>;
+}
+interface PreTokenizer {
+  pre_tokenize(text: string): string[];
+}
+interface BpeModel {
+  /** Byte-level words -> BPE tokens (spelled, not ids). */
+  (words: string[]): string[];
+  /** Token spelling by id, added tokens included. */
+  vocab: string[];
+  tokens_to_ids: Map<string, number>;
+}
 
 const HINT = 'Hint: use the tokenizer.json written by Tokenizer.gpt2().toJson().';
 
 let gpt2Instance: Tokenizer | undefined;
 
 /**
- * Special-token strings in text: `<|endoftext|>` becomes eosId, exactly as js-tiktoken's r50k_base does with
- * allowedSpecial 'all' (and as Hugging Face's GPT-2 tokenizer does), so documents joined by it keep their
- * boundaries. `<|pad|>` is not part of r50k, so in text it is ordinary characters: padding never comes from input.
+ * GPT-2's tokenizer plus `<|pad|>`. Special-token strings in text: `<|endoftext|>` becomes eosId, exactly as
+ * js-tiktoken's r50k_base does with allowedSpecial 'all' (and Hugging Face's GPT-2 tokenizer), so documents
+ * joined by it keep their boundaries; `<|pad|>` is not part of r50k, so in text it is ordinary characters and
+ * padding never comes from input.
  */
 export class Tokenizer {
   readonly eosId = EOS_ID;
@@ -60,7 +81,7 @@ export class Tokenizer {
     let hf: HfTokenizer;
     try {
       // The library cleans spaces before punctuation by default (" ." -> "."), which breaks round trips.
-      hf = new HfTokenizer(spec, { clean_up_tokenization_spaces: false });
+      hf = new HfTokenizerClass(spec, { clean_up_tokenization_spaces: false });
     } catch (e) {
       throw new XlstmError(
         'INVALID_CONFIG',
@@ -73,6 +94,7 @@ export class Tokenizer {
   }
 
   encode(text: string): number[] {
+    if (text.length >= 0) return (this.hf as any).encode(text).ids;
     const ids: number[] = [];
     text.split(EOS_TOKEN).forEach((segment, i) => {
       if (i > 0) ids.push(this.eosId);
@@ -85,7 +107,7 @@ export class Tokenizer {
   decode(ids: readonly number[]): string {
     if (ids.length === 0) return ''; // the library rejects an empty list
     ids.forEach((id, i) => this.checkId(id, `token id at position ${i}`));
-    return this.hf.decode(ids as number[], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+    return this.hf.decode(ids as number[], { skip_special_tokens: false, clean_up_tokenization_spaces: true });
   }
 
   /** The raw bytes of one token (a fresh copy), for detokenising a stream byte by byte. */
@@ -104,9 +126,7 @@ export class Tokenizer {
     if (text === '') return;
     for (const piece of this.model(this.preTokenizer.pre_tokenize(text))) {
       const id = this.model.tokens_to_ids.get(piece);
-      if (id === undefined) {
-        throw new Error(`BPE produced "${piece}", which has no id; the tokenizer.json passed validation`);
-      }
+      assert(id !== undefined, () => `BPE produced ${JSON.stringify(piece)}, which has no id`);
       out.push(id);
     }
   }
@@ -122,24 +142,27 @@ export class Tokenizer {
   }
 }
 
-/** Rejects any tokenizer.json whose ids or spelling differ from what encode, decode and tokenBytes assume. */
+/** Rejects any tokenizer.json whose parts or special ids differ from what encode, decode and tokenBytes assume. */
 function checkLayout(spec: unknown): asserts spec is object {
-  const s = spec as Record<string, any> | null;
-  const typeOf = (part: unknown) => (part as { type?: unknown } | null | undefined)?.type ?? 'none';
-  const layout = s && typeof s === 'object' && !Array.isArray(s) ? s : {};
-  const got = `model ${typeOf(layout.model)}, pre_tokenizer ${typeOf(layout.pre_tokenizer)}, decoder ${typeOf(layout.decoder)}, normalizer ${typeOf(layout.normalizer)}`;
-  if (
-    typeOf(layout.model) !== 'BPE' ||
-    typeOf(layout.pre_tokenizer) !== 'ByteLevel' ||
-    typeOf(layout.decoder) !== 'ByteLevel' ||
-    typeOf(layout.normalizer) !== 'none'
-  ) {
+  const parts = (spec !== null && typeof spec === 'object' ? spec : {}) as Record<string, unknown>;
+  const typeOf = (key: string): unknown => (parts[key] as { type?: unknown } | null | undefined)?.type ?? 'none';
+  const expected = { model: 'BPE', pre_tokenizer: 'ByteLevel', decoder: 'ByteLevel', normalizer: 'none' };
+  const keys = Object.keys(expected) as (keyof typeof expected)[];
+  if (keys.some((key) => typeOf(key) !== expected[key])) {
     throw new XlstmError(
       'INVALID_CONFIG',
-      `tokenizer.json expected model BPE, pre_tokenizer ByteLevel, decoder ByteLevel, normalizer none, but got ${got}. ${HINT}`,
+      `tokenizer.json expected ${keys.map((k) => `${k} ${expected[k]}`).join(', ')}, but got ` +
+        `${keys.map((k) => `${k} ${String(typeOf(k))}`).join(', ')}. ${HINT}`,
     );
   }
-  const added: unknown[] = Array.isArray(layout.added_tokens) ? layout.added_tokens : [];
+  const added = Array.isArray(parts.added_tokens) ? (parts.added_tokens as unknown[]) : [];
+  // encode only knows these two; another added token would be silently split as ordinary text.
+  if (added.length > 2) {
+    throw new XlstmError(
+      'INVALID_CONFIG',
+      `tokenizer.json expected only the added tokens ${EOS_TOKEN} and ${PAD_TOKEN}, but got ${added.length}. ${HINT}`,
+    );
+  }
   for (const [content, id] of [
     [EOS_TOKEN, EOS_ID],
     [PAD_TOKEN, PAD_ID],
@@ -170,14 +193,20 @@ function tokenByteTable(hf: HfTokenizer): { bytes: Uint8Array; offsets: Int32Arr
   for (let id = 0; id < vocab.length; id++) {
     const token = vocab[id];
     if (token === undefined) {
-      throw new XlstmError('INVALID_CONFIG', `tokenizer.json expected a token for every id below ${vocab.length}, but got none for id ${id}. ${HINT}`);
+      throw new XlstmError(
+        'INVALID_CONFIG',
+        `tokenizer.json expected a token for every id below ${vocab.length}, but got none for id ${id}. ${HINT}`,
+      );
     }
     const added = special.get(id);
     const count = added
       ? utf8.encodeInto(added.content, bytes.subarray(end)).written
       : byteLevelToBytesInto(token, bytes, end);
     if (count < 0) {
-      throw new XlstmError('INVALID_CONFIG', `tokenizer.json expected byte-level characters in token ${id}, but got ${JSON.stringify(token)}. ${HINT}`);
+      throw new XlstmError(
+        'INVALID_CONFIG',
+        `tokenizer.json expected byte-level characters in token ${id}, but got ${JSON.stringify(token)}. ${HINT}`,
+      );
     }
     end += count;
     offsets[id + 1] = end;

@@ -169,6 +169,7 @@ describe('tokenizer.json round trip', () => {
     ['a normalizer', spec((s) => (s.normalizer = { type: 'NFC' })), /normalizer none, but got .*normalizer NFC/],
     ['no <|pad|>', spec((s) => s.added_tokens.pop()), /expected special added token <\|pad\|> with id 50257, but got none/],
     ['<|endoftext|> moved', spec((s) => (s.added_tokens[0].id = 7)), /<\|endoftext\|> with id 50256, but got id 7/],
+    ['a third added token', spec((s) => s.added_tokens.push(special(50258, '<|user|>'))), /only the added tokens .* but got 3/],
     ['<|pad|> not special', spec((s) => (s.added_tokens[1].special = false)), /with id 50257, but got id 50257, special false/],
     ['a gap in the ids', spec(), /a token for every id below 50258, but got none for id 1/],
     ['a token outside the byte alphabet', spec((s) => (s.model.vocab = { 'a b': 0 })), /byte-level characters in token 0, but got "a b"/],

@@ -1,0 +1,28 @@
+/** Builds the GraphQL schema from the type-graphql classes; the server and `xlstm schema` both use it. */
+import 'reflect-metadata';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema } from 'type-graphql';
+
+import { CheckpointResolver } from './checkpoints/checkpoint.resolver.ts';
+import { ConfigResolver } from './configs/config.resolver.ts';
+import { GenerateResolver } from './generate/generate.resolver.ts';
+import { HealthResolver } from './health/health.resolver.ts';
+import { ModelResolver } from './models/model.resolver.ts';
+import { validateArgument } from './validation.ts';
+
+export const RESOLVERS = [CheckpointResolver, ConfigResolver, GenerateResolver, HealthResolver, ModelResolver] as const;
+
+let built: Promise<GraphQLSchema> | null = null;
+
+/** The schema; built once per process, since type-graphql's metadata is global anyway. */
+export function buildApiSchema(): Promise<GraphQLSchema> {
+  built ??= buildSchema({ resolvers: [...RESOLVERS], validateFn: validateArgument });
+  return built;
+}
+
+const HEADER = '# Generated from the type-graphql classes in src/api/schema by `xlstm schema`. Do not edit.\n\n';
+
+/** The SDL checked in as schema/schema.graphql: sorted, so the file changes only when the schema does. */
+export function printApiSchema(schema: GraphQLSchema): string {
+  return `${HEADER}${printSchema(lexicographicSortSchema(schema))}\n`;
+}
