@@ -113,7 +113,7 @@ export function checkMeta(raw: unknown, where: string, code: ErrorCode): Meta {
     if (typeof provenance !== 'object' || provenance === null || Array.isArray(provenance)) {
       fail('provenance', 'an object such as {command, data, notes}', provenance);
     }
-    // A provenance must survive JSON unchanged (no functions, undefined or cycles).
+    // provenance is stored as JSON: a cycle or a BigInt could not be written.
     let json: string | undefined;
     try {
       json = JSON.stringify(provenance);

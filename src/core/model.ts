@@ -9,6 +9,7 @@ import { deriveDims, type Dims, type ModelConfig } from './config.ts';
 import { initNamed } from './init.ts';
 import { mlstmBlock, mlstmInitState, type MlstmBlockState } from './mlstm/block.ts';
 import { formByName, type FormName } from './mlstm/forms.ts';
+import { fusedBlockStep, hasHostKernels } from './host/kernels.ts';
 import { layerNorm } from './ops/norms.ts';
 import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.ts';
 import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
@@ -131,8 +132,29 @@ export class XlstmModel {
     return { logits: this.head(last), state: out.state as ModelState };
   }
 
-  /** One token per row: tokens [B] int32 -> logits [B, V] and the next state. */
+  /**
+   * One token per row: tokens [B] int32 -> logits [B, V] and the next state. On the host
+   * backends each block runs as one fused kernel; elsewhere as the same ops as forward().
+   */
   step(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    return hasHostKernels() ? this.fusedStep(tokens, state) : this.opStep(tokens, state);
+  }
+
+  /** The decode step through the fused block kernels (host/kernels.ts). */
+  fusedStep(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    this.checkTokens(tokens);
+    let x = tf.gather(this.weights.embedding, tokens) as tf.Tensor2D; // [B, d]
+    const next = this.weights.blocks.map((w, i) => {
+      const out = fusedBlockStep(x, w, this.dims, state[i]);
+      x = out.y;
+      return out.state;
+    });
+    const xn = layerNorm(x, this.weights.normW, this.weights.normB) as tf.Tensor2D;
+    return { logits: this.head(xn), state: next };
+  }
+
+  /** The decode step built from tfjs ops, the recurrent form of forward() for T = 1. */
+  opStep(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
     const B = tokens.shape[0];
     const out = this.hidden(tf.reshape(tokens, [B, 1]) as tf.Tensor2D, 'recurrent', state, true);
     return { logits: this.head(tf.reshape(out.x, [B, this.dims.d]) as tf.Tensor2D), state: out.state as ModelState };

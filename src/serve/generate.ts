@@ -88,17 +88,12 @@ export function startGeneration(
   const channel = new Channel<GenerateEvent>(() => handles.forEach((h) => h.cancel()));
   let open = request.prompts.length;
   const specs = promptTokens.map((tokens, index) =>
-    promptSpec(target.tokenizer, request, index, tokens, (event) => {
+    promptSpec(target.tokenizer, request, index, tokens, observer, (event) => {
       channel.push(event);
       if (event.kind === 'finish' && --open === 0) channel.end();
     }),
   );
-  try {
-    handles = target.scheduler.submit(specs);
-  } catch (e) {
-    observer.requestFailed(e instanceof XlstmError ? e.code : 'INTERNAL');
-    throw e;
-  }
+  handles = target.scheduler.submit(specs);
   observer.requestStarted(request.prompts.length);
   return Object.assign(channel, { seed: request.seed });
 }
@@ -109,6 +104,7 @@ function promptSpec(
   request: ResolvedRequest,
   promptIndex: number,
   tokens: readonly number[],
+  observer: ServeObserver,
   emit: (event: GenerateEvent) => void,
 ): SequenceSpec {
   const decoder = new StreamDecoder(tokenizer);
@@ -146,6 +142,7 @@ function promptSpec(
         // Internal failures keep their details in the server log, never in the stream.
         const message = end.error instanceof XlstmError ? end.error.message : 'generation failed inside the server.';
         if (!(end.error instanceof XlstmError)) console.error('generation failed:', end.error);
+        observer.streamError(code);
         emit({ kind: 'error', promptIndex, code, message });
       }
       finish(end.kind === 'cancelled' ? 'CANCELLED' : end.kind === 'error' ? 'ERROR' : 'LENGTH');

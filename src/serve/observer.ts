@@ -4,8 +4,8 @@ import type { ErrorCode } from '../util/errors.ts';
 export interface ServeObserver {
   /** A generate request was accepted with this many prompts. */
   requestStarted(prompts: number): void;
-  /** A generate request was refused or broke off. */
-  requestFailed(code: ErrorCode | 'INTERNAL'): void;
+  /** A prompt's stream broke off after it started (refusals before the stream are the caller's errors). */
+  streamError(code: ErrorCode | 'INTERNAL'): void;
   /** Seconds from a sequence's admission to its first token. */
   firstToken(seconds: number): void;
   /** Seconds between two tokens of one sequence. */
@@ -16,7 +16,7 @@ export interface ServeObserver {
 
 export const NOOP_OBSERVER: ServeObserver = Object.freeze({
   requestStarted() {},
-  requestFailed() {},
+  streamError() {},
   firstToken() {},
   interToken() {},
   tokensGenerated() {},

@@ -47,13 +47,7 @@ export class Serving {
 
   /** Starts a request on its model; bad input, an unloaded model and a full queue throw before any event. */
   async generate(request: GenerateRequest, label: FieldLabel = graphqlLabel): Promise<GenerateStream> {
-    let target;
-    try {
-      target = await this.registry.target(request.checkpoint, label('checkpoint'));
-    } catch (e) {
-      this.observer.requestFailed(e instanceof XlstmError ? e.code : 'INTERNAL');
-      throw e;
-    }
+    const target = await this.registry.target(request.checkpoint, label('checkpoint'));
     return startGeneration(target, request, this.limits, this.observer, label);
   }
 

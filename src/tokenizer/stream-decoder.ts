@@ -15,7 +15,7 @@ export class StreamDecoder {
   constructor(private readonly tokenizer: Tokenizer) {}
 
   push(id: number): string {
-    return this.utf8.decode(this.tokenizer.tokenBytes(id), { stream: false });
+    return this.utf8.decode(this.tokenizer.tokenBytes(id), { stream: true });
   }
 
   flush(): string {

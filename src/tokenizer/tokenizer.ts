@@ -94,7 +94,6 @@ export class Tokenizer {
   }
 
   encode(text: string): number[] {
-    if (text.length >= 0) return (this.hf as any).encode(text).ids;
     const ids: number[] = [];
     text.split(EOS_TOKEN).forEach((segment, i) => {
       if (i > 0) ids.push(this.eosId);
@@ -107,7 +106,7 @@ export class Tokenizer {
   decode(ids: readonly number[]): string {
     if (ids.length === 0) return ''; // the library rejects an empty list
     ids.forEach((id, i) => this.checkId(id, `token id at position ${i}`));
-    return this.hf.decode(ids as number[], { skip_special_tokens: false, clean_up_tokenization_spaces: true });
+    return this.hf.decode(ids as number[], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
 
   /** The raw bytes of one token (a fresh copy), for detokenising a stream byte by byte. */

@@ -142,3 +142,29 @@ describe('model config', () => {
     expect(() => validateModelConfig(raw, 'test.yaml: model')).toThrow(message);
   });
 });
+
+describe.each(TEST_BACKENDS)('the fused decode step on %s', (backend) => {
+  beforeAll(async () => {
+    await selectBackend(backend);
+  });
+  it.each(['tiny', 'noconv'] as const)('equals the op-by-op step over 12 steps of a batch of 3 (%s fixture)', (name) => {
+    const fx = loadFixture(name);
+    const model = modelFromParams(fx.config, fx.params);
+    const diff = tf.tidy(() => {
+      let fused = model.initState(3);
+      let ops = model.initState(3);
+      let worst = 0;
+      for (let t = 0; t < 12; t++) {
+        const ids = tf.tensor1d([t % 64, (t * 5 + 1) % 64, 63 - t], 'int32');
+        const a = model.fusedStep(ids, fused);
+        const b = model.opStep(ids, ops);
+        worst = Math.max(worst, maxRelDiff(a.logits.dataSync(), b.logits.dataSync()));
+        fused = a.state;
+        ops = b.state;
+      }
+      return worst;
+    });
+    expect(diff).toBeLessThan(1e-5);
+    model.dispose();
+  });
+});

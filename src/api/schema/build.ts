@@ -1,7 +1,7 @@
 /** Builds the GraphQL schema from the type-graphql classes; the server and `xlstm schema` both use it. */
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { buildSchema } from 'type-graphql';
+import { buildSchema, type PubSub } from 'type-graphql';
 
 import { CheckpointResolver } from './checkpoints/checkpoint.resolver.ts';
 import { ConfigResolver } from './configs/config.resolver.ts';
@@ -14,9 +14,20 @@ export const RESOLVERS = [CheckpointResolver, ConfigResolver, GenerateResolver, 
 
 let built: Promise<GraphQLSchema> | null = null;
 
+/**
+ * type-graphql insists on a PubSub once any subscription exists, even when every subscription streams its own
+ * iterable (`subscribe`), as generate does. Topic-based subscriptions would need a real one here.
+ */
+const NO_TOPICS: PubSub = {
+  publish() {},
+  subscribe(topic) {
+    throw new Error(`topic subscriptions are not wired (asked for ${String(topic)}); give buildSchema a real PubSub.`);
+  },
+};
+
 /** The schema; built once per process, since type-graphql's metadata is global anyway. */
 export function buildApiSchema(): Promise<GraphQLSchema> {
-  built ??= buildSchema({ resolvers: [...RESOLVERS], validateFn: validateArgument });
+  built ??= buildSchema({ resolvers: [...RESOLVERS], validateFn: validateArgument, pubSub: NO_TOPICS });
   return built;
 }
 

@@ -48,7 +48,7 @@ export class FinishEvent {
   promptIndex!: number;
 
   @Field(() => FinishReason)
-  finishReason!: keyof typeof FinishReason;
+  finishReason!: (typeof FinishReason)[keyof typeof FinishReason];
 
   @Field(() => Int)
   generatedTokens!: number;

@@ -4,7 +4,9 @@ import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
 
 import { SERVER_PHASES, type ServerPhaseName } from '../context.ts';
 
-export const ServerPhase = Object.fromEntries(SERVER_PHASES.map((p) => [p, p])) as { [K in ServerPhaseName]: K };
+export const ServerPhase = Object.fromEntries(SERVER_PHASES.map((p) => [p.toUpperCase(), p])) as {
+  [K in ServerPhaseName as Uppercase<K>]: K;
+};
 registerEnumType(ServerPhase, { name: 'ServerPhase', description: 'The server lifecycle: starting, serving, draining, stopped.' });
 
 @ObjectType('Health')

@@ -4,7 +4,7 @@ import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType
 
 import type { ModelSummary } from '../../../serve/index.ts';
 
-export const ModelPhase = { loading: 'loading', ready: 'ready', unloading: 'unloading', failed: 'failed' } as const;
+export const ModelPhase = { LOADING: 'loading', READY: 'ready', UNLOADING: 'unloading', FAILED: 'failed' } as const;
 registerEnumType(ModelPhase, { name: 'ModelPhase', description: 'Where a served model is in its lifecycle.' });
 
 @ObjectType('Model', { description: 'A checkpoint loaded for serving, with its own batched scheduler.' })
@@ -13,7 +13,7 @@ export class ModelType {
   checkpoint!: string;
 
   @Field(() => ModelPhase)
-  phase!: keyof typeof ModelPhase;
+  phase!: (typeof ModelPhase)[keyof typeof ModelPhase];
 
   @Field(() => String, { description: 'The tfjs backend it runs on.' })
   backend!: string;

@@ -1,0 +1,53 @@
+/**
+ * Registers the fused block-step kernels for the host backends and runs them through the engine
+ * (one tfjs op per block per decode step instead of about eighty).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dims } from '../config.ts';
+import type { BlockState } from '../state.ts';
+import type { BlockWeights } from '../weights.ts';
+import { HOST_BACKENDS, hostIO } from './io.ts';
+import { mlstmStepHost } from './mlstm-step.ts';
+import { slstmStepHost } from './slstm-step.ts';
+
+const MLSTM = 'XlstmMlstmStep';
+const SLSTM = 'XlstmSlstmStep';
+
+for (const backendName of HOST_BACKENDS) {
+  tf.registerKernel({
+    kernelName: MLSTM,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      mlstmStepHost(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
+  });
+  tf.registerKernel({
+    kernelName: SLSTM,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      slstmStepHost(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
+  });
+}
+
+/** Whether the active backend has the fused step kernels. */
+export function hasHostKernels(): boolean {
+  return (HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+}
+
+/** One block's decode step through its fused kernel: x [B, d] -> (x + f(LN(x)), next state). */
+export function fusedBlockStep(x: tf.Tensor2D, w: BlockWeights, dims: Dims, state: BlockState): { y: tf.Tensor2D; state: BlockState } {
+  const { kind, ...weights } = w;
+  const inputs: Record<string, tf.Tensor> = { x };
+  for (const [name, t] of Object.entries(weights)) if (t) inputs[name] = t as tf.Tensor;
+  for (const [name, t] of Object.entries(state)) inputs[name] = t;
+  const { nh, dh, dm, P, k } = dims;
+  if (kind === 'm') {
+    const out = tf.engine().runKernel(MLSTM, inputs, { nh, dh, dm, k }) as tf.Tensor[];
+    return { y: out[0] as tf.Tensor2D, state: named(k > 0 ? ['conv', 'C', 'n', 'm'] : ['C', 'n', 'm'], out.slice(1)) };
+  }
+  const out = tf.engine().runKernel(SLSTM, inputs, { nh, dh, P, k }) as tf.Tensor[];
+  return { y: out[0] as tf.Tensor2D, state: named(k > 0 ? ['conv', 'c', 'n', 'h', 'm'] : ['c', 'n', 'h', 'm'], out.slice(1)) };
+}
+
+function named(keys: string[], tensors: tf.Tensor[]): BlockState {
+  return Object.fromEntries(keys.map((key, j) => [key, tensors[j]]));
+}
