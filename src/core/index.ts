@@ -12,4 +12,4 @@ export { FORMS, formByName, type FormName } from './mlstm/forms.ts';
 export { concatStates, gatherState, disposeState, keepState, type ModelState, type BlockState } from './state.ts';
 export { nextTokenLoss } from './loss.ts';
 export { sampleToken, validateSampling, GREEDY, type SamplingParams } from './sampling.ts';
-export { weightEntries, type ModelWeights } from './weights.ts';
+export { mapWeights, takesWeightDecay, weightEntries, type ModelWeights } from './weights.ts';

@@ -13,7 +13,10 @@ import { fusedBlockStep, hasHostKernels } from './host/kernels.ts';
 import { layerNorm } from './ops/norms.ts';
 import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.ts';
 import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
-import { packWeights, unpackWeights, weightEntries, type ModelWeights } from './weights.ts';
+import { mapWeights, packWeights, unpackWeights, weightEntries, type ModelWeights } from './weights.ts';
+
+/** tfjs variable names are global: each trainable copy gets its own prefix. */
+let trainableCopies = 0;
 
 /** A tensor as plain data, the form checkpoints read and write. */
 export interface NamedArray {
@@ -65,6 +68,14 @@ export class XlstmModel {
     } finally {
       for (const t of named.values()) t.dispose();
     }
+  }
+
+  /**
+   * A trainable copy: every weight becomes a tf.Variable named by its packed name (weightEntries),
+   * so tf.variableGrads differentiates the loss with respect to all of them.
+   */
+  asTrainable(): XlstmModel {
+    return new XlstmModel(this.config, mapWeights(this.weights, (t, name) => tf.variable(t, true, `xlstm${++trainableCopies}/${name}`)));
   }
 
   /** Named PyTorch-layout tensors for a checkpoint (new tensors, owned by the caller). */

@@ -205,3 +205,27 @@ export function unpackWeights(w: ModelWeights, dims: Dims): Map<string, tf.Tenso
   });
   return new Map(Object.entries(record));
 }
+
+/** A weight set with every tensor replaced by f(tensor, name) (e.g. tf.variable for training). */
+export function mapWeights(w: ModelWeights, f: (t: tf.Tensor, name: string) => tf.Tensor): ModelWeights {
+  const block = (b: BlockWeights, i: number): BlockWeights =>
+    Object.fromEntries(
+      Object.entries(b).map(([key, value]) => [key, value instanceof tf.Tensor ? f(value, `blocks.${i}.${key}`) : value]),
+    ) as unknown as BlockWeights;
+  return {
+    embedding: f(w.embedding, 'embedding') as tf.Tensor2D,
+    blocks: w.blocks.map(block),
+    normW: f(w.normW, 'normW') as tf.Tensor1D,
+    normB: f(w.normB, 'normB') as tf.Tensor1D,
+    headT: w.headT ? (f(w.headT, 'headT') as tf.Tensor2D) : null,
+  };
+}
+
+/**
+ * Whether a packed tensor takes weight decay: matrices do; biases, norm weights and the
+ * embedding do not (the R matrices and conv taps are weights and do).
+ */
+export function takesWeightDecay(name: string, t: tf.Tensor): boolean {
+  if (name === 'embedding') return false;
+  return t.rank >= 2;
+}

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { prepareDataset } from '../../src/data/dataset.ts';
+import { readDocuments } from '../../src/data/reader.ts';
+import { Tokenizer } from '../../src/tokenizer/index.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'xlstm-dataset-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -52,5 +54,34 @@ describe('prepareDataset', () => {
     const encode = (t: string) => (calls++, encodeChars(t));
     await expect(prepareDataset(root, { ...options, encode })).rejects.toThrow(/test\.txt expected UTF-8 text, but got an invalid UTF-8 sequence at byte offset 1/);
     expect(calls).toBe(0);
+  });
+});
+
+describe('prepareDataset with the GPT-2 tokenizer on the bundled corpus', () => {
+  it('packs valid.txt so that the documents decode back, separated by eos', async () => {
+    const tok = Tokenizer.gpt2();
+    const file = 'data/corpus/valid.txt';
+    const docs: string[] = [];
+    for await (const d of readDocuments({ split: 'train', path: file, format: 'text' }, { readChunk: 4096 })) docs.push(d);
+
+    const data = await prepareDataset(file, { ...options, encode: (t) => tok.encode(t), eosId: tok.eosId, padId: tok.padId, maxLength: 128, readChunk: 4096, valSplit: 0.3 });
+    expect(data.validSource).toBe('split');
+    const decodeDocs = (stream: Int32Array) => {
+      const out: string[] = [];
+      let start = 0;
+      stream.forEach((id, i) => {
+        if (id === tok.eosId) {
+          out.push(tok.decode(Array.from(stream.subarray(start, i))));
+          start = i + 1;
+        }
+      });
+      expect(start).toBe(stream.length); // the stream ends with eos
+      return out;
+    };
+    const train = decodeDocs(data.train.stream);
+    const valid = decodeDocs(data.valid!.stream);
+    expect([train.length, valid.length]).toEqual([5, 2]); // round(0.3 * 7) = 2 held out
+    expect([...train, ...valid].sort()).toEqual([...docs].sort());
+    expect(data.train.count).toBe(Math.ceil((data.train.stream.length - 1) / 128));
   });
 });

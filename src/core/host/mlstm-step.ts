@@ -70,6 +70,8 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
     const W = 3 * H + 2 * nh;
     const scale = 1 / Math.sqrt(dh);
     const hrow = new Float64Array(H);
+    const q = new Float64Array(dh);
+    const kv = new Float64Array(dh);
     for (let r = 0; r < B; r++) {
       const cr = r * W;
       for (let j = 0; j < nh; j++) {
@@ -81,25 +83,25 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
         const iw = Math.exp(ig - mNew);
         const fw = Math.exp(logf + mPrev - mNew);
         mn[r * nh + j] = mNew;
-        const cBase = ((r * nh + j) * dh) * dh;
+        const cBase = (r * nh + j) * dh * dh;
         const nBase = (r * nh + j) * dh;
         let den = 0;
         for (let p = 0; p < dh; p++) {
-          const kp = (ccv[cr + H + j * dh + p] + bC[H + j * dh + p]) * scale;
-          const np = fw * n[nBase + p] + iw * kp;
+          q[p] = ccv[cr + j * dh + p] + bC[j * dh + p];
+          kv[p] = (ccv[cr + H + j * dh + p] + bC[H + j * dh + p]) * scale;
+          const np = fw * n[nBase + p] + iw * kv[p];
           nn[nBase + p] = np;
-          den += np * (ccv[cr + j * dh + p] + bC[j * dh + p]);
+          den += np * q[p];
         }
-        const floor = Math.exp(Math.min(-mNew, NORM_EXP_CAP));
-        const norm = Math.max(Math.abs(den), floor);
+        const norm = Math.max(Math.abs(den), Math.exp(Math.min(-mNew, NORM_EXP_CAP)));
         for (let i = 0; i < dh; i++) {
-          const vi = uuv[r * 2 * H + j * dh + i] + bU[j * dh + i];
+          const ivi = iw * (uuv[r * 2 * H + j * dh + i] + bU[j * dh + i]);
+          const row = cBase + i * dh;
           let num = 0;
           for (let p = 0; p < dh; p++) {
-            const kp = (ccv[cr + H + j * dh + p] + bC[H + j * dh + p]) * scale;
-            const val = fw * C[cBase + i * dh + p] + iw * vi * kp;
-            Cn[cBase + i * dh + p] = val;
-            num += val * (ccv[cr + j * dh + p] + bC[j * dh + p]);
+            const val = fw * C[row + p] + ivi * kv[p];
+            Cn[row + p] = val;
+            num += val * q[p];
           }
           const og = uuv[r * 2 * H + H + j * dh + i] + bU[H + j * dh + i];
           hrow[j * dh + i] = (sigmoid(og) * num) / norm;

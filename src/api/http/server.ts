@@ -1,0 +1,182 @@
+/**
+ * The API on ONE HTTP server and port: POST /graphql (Apollo Server), ws://HOST/graphql (graphql-ws), the
+ * playground on GET /graphql for browsers, /healthz, /readyz and /metrics. Draining stops new work, ends open
+ * streams with CANCELLED, then closes.
+ */
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { GraphQLError } from 'graphql';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { Serving } from '../../serve/index.ts';
+import { buildApiSchema, createErrorFormatter, type ApiContext, type ConfigSource, type ServerInfo } from '../schema/index.ts';
+import { handleGraphQL } from './apollo-handler.ts';
+import type { ApiMetrics } from './metrics.ts';
+import { ASSET_PREFIX, Playground } from './playground.ts';
+import { transition, type ServerEvent, type ServerState } from './state.ts';
+import { attachSubscriptions, type SubscriptionServer } from './subscriptions.ts';
+
+export interface ApiServerOptions {
+  readonly serving: Serving;
+  readonly configs: ConfigSource;
+  readonly metrics: ApiMetrics;
+  readonly version: string;
+  /** The tfjs backend in use, for health and models. */
+  readonly backend: () => string;
+  /** Development only: masked errors carry the hidden error's message and stack. */
+  readonly exposeInternals?: boolean;
+  /** The playground; null switches it off. */
+  readonly playground?: Playground | null;
+  /** How long draining waits for open streams to deliver their last events. */
+  readonly drainTimeoutMs?: number;
+}
+
+const DRAINING = 'the server expected to accept new work, but it is shutting down. Hint: retry against another instance or after the restart.';
+
+export class ApiServer {
+  private current: ServerState = { phase: 'starting' };
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    private readonly options: ApiServerOptions,
+    private readonly http: Server,
+    private readonly apollo: ApolloServer<ApiContext>,
+    private readonly ws: SubscriptionServer,
+  ) {}
+
+  static async create(options: ApiServerOptions): Promise<ApiServer> {
+    const schema = await buildApiSchema();
+    const { metrics } = options;
+    metrics.watch(() => options.serving.registry.counts());
+    const format = createErrorFormatter({ exposeInternals: options.exposeInternals, onError: (code) => metrics.failure(code) });
+    const counting: ApolloServerPlugin<ApiContext> = {
+      async requestDidStart() {
+        return {
+          async didResolveOperation({ operation }) {
+            metrics.operation('http', operation?.operation ?? 'unknown');
+          },
+        };
+      },
+    };
+    const apollo = new ApolloServer<ApiContext>({
+      schema,
+      formatError: format,
+      includeStacktraceInErrorResponses: false,
+      // Draining is ours: Apollo must not stop itself on SIGINT/SIGTERM before open streams end.
+      stopOnTerminationSignals: false,
+      // Apollo's own landing page loads from a CDN; ours is bundled and served below.
+      plugins: [ApolloServerPluginLandingPageDisabled(), counting],
+    });
+    await apollo.start();
+    let server: ApiServer | undefined;
+    const http = createServer((req, res) => {
+      (server as ApiServer).route(req, res).catch((e: unknown) => {
+        console.error('request failed:', e);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('Internal server error\n');
+      });
+    });
+    const ws = attachSubscriptions(http, {
+      schema,
+      context: () => (server as ApiServer).context(),
+      format,
+      refuse: () => ((server as ApiServer).current.phase === 'serving' ? null : new GraphQLError(DRAINING, { extensions: { code: 'CANCELLED' } })),
+      onOperation: (type) => metrics.operation('ws', type),
+    });
+    server = new ApiServer(options, http, apollo, ws);
+    return server;
+  }
+
+  get state(): ServerState {
+    return this.current;
+  }
+
+  /** The bound port (useful after listening on port 0). */
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    const url = `http://${shownHost}:${this.port}/graphql`;
+    this.apply({ type: 'listening', url });
+    return url;
+  }
+
+  /**
+   * No new work (HTTP 503, WebSocket operations refused), open streams end with CANCELLED and are given
+   * drainTimeoutMs to deliver it, then sockets, Apollo and the port close. Safe to call twice.
+   */
+  drain(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
+    if (this.current.phase === 'serving') this.apply({ type: 'drain' });
+    await this.options.serving.close();
+    await this.ws.idle(this.options.drainTimeoutMs ?? 5_000);
+    await this.ws.close();
+    await this.apollo.stop();
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+    this.apply({ type: 'stopped' });
+  }
+
+  private apply(event: ServerEvent): void {
+    this.current = transition(this.current, event);
+  }
+
+  private context(): ApiContext {
+    const info: ServerInfo = {
+      version: this.options.version,
+      backend: this.options.backend,
+      uptimeSeconds: () => (Date.now() - this.startedAt) / 1000,
+      phase: () => this.current.phase,
+    };
+    return { serving: this.options.serving, configs: this.options.configs, server: info };
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const { pathname } = url;
+    const playground = this.options.playground;
+    if (pathname === '/healthz') return text(res, 200, 'ok');
+    if (pathname === '/readyz') {
+      const ready = this.current.phase === 'serving' && this.options.serving.registry.ready;
+      return text(res, ready ? 200 : 503, ready ? 'ready' : `not ready: ${this.current.phase === 'serving' ? 'no model has been loaded and warmed up' : this.current.phase}`);
+    }
+    if (pathname === '/metrics') {
+      res.writeHead(200, { 'content-type': this.options.metrics.contentType });
+      res.end(await this.options.metrics.render());
+      return;
+    }
+    if (pathname === '/graphql') {
+      if (playground && Playground.wantsPage(req)) return playground.page(res);
+      if (this.current.phase !== 'serving') {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ message: DRAINING, extensions: { code: 'CANCELLED' } }] }));
+        return;
+      }
+      return handleGraphQL(this.apollo, async () => this.context(), req, res, url.search);
+    }
+    if (playground && pathname.startsWith(ASSET_PREFIX) && (await playground.asset(pathname, res))) return;
+    return text(res, 404, `no route for ${pathname}: try POST /graphql, GET /graphql in a browser, /healthz, /readyz or /metrics.`);
+  }
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(`${body}\n`);
+}

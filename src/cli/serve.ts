@@ -1,0 +1,94 @@
+/**
+ * `xlstm serve`: the composition root of the server. Loads the default checkpoint, serves GraphQL on one port,
+ * and on SIGINT/SIGTERM drains (no new work, open streams end with CANCELLED) and exits 0.
+ */
+import 'reflect-metadata';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { ApiServer, createMetrics, Playground } from '../api/http/index.ts';
+import { Serving, type ServeLimits } from '../serve/index.ts';
+import { XlstmError } from '../util/errors.ts';
+import { configFolderSource } from './config-source.ts';
+import { intFlag } from './int-flag.ts';
+import { CHECKPOINTS_DIR, CONFIG_DIR, packageVersion } from './paths.ts';
+import { startBackend } from './runtime.ts';
+
+export const SERVE_USAGE = `xlstm serve [--port N] [--host H] [--checkpoint ID|DIR] [--checkpoints-dir DIR]
+            [--max-active N] [--max-queued N] [--max-tokens N] [--no-playground]
+  --port          default XLSTM_PORT or 4000 (0 picks a free port)
+  --host          default XLSTM_HOST or 127.0.0.1
+  --checkpoint    the checkpoint served by default: an id under the checkpoints folder, or a checkpoint folder;
+                  default: the one named in checkpoints/DEFAULT, or the only one there
+  --checkpoints-dir  default XLSTM_CHECKPOINTS or the repository's checkpoints/`;
+
+export async function serveCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      checkpoint: { type: 'string', short: 'c' },
+      'checkpoints-dir': { type: 'string' },
+      'max-active': { type: 'string' },
+      'max-queued': { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'no-playground': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`usage: ${SERVE_USAGE}\n`);
+    return;
+  }
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const port = intFlag('--port', values.port ?? process.env.XLSTM_PORT, 0, 65535) ?? 4000;
+  const host = values.host ?? process.env.XLSTM_HOST ?? '127.0.0.1';
+  const { root, id } = await locateCheckpoint(values.checkpoint, values['checkpoints-dir'] ?? process.env.XLSTM_CHECKPOINTS ?? CHECKPOINTS_DIR);
+  const limits: Partial<ServeLimits> = dropUndefined({
+    maxActive: intFlag('--max-active', values['max-active'], 1),
+    maxQueued: intFlag('--max-queued', values['max-queued'], 0),
+    maxTokens: intFlag('--max-tokens', values['max-tokens'], 1),
+  });
+  const backend = await startBackend(log);
+  const metrics = createMetrics();
+  const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: id, limits, observer: metrics.observer });
+  const loaded = await serving.loadDefault();
+  const server = await ApiServer.create({
+    serving,
+    configs: configFolderSource(CONFIG_DIR),
+    metrics,
+    version: packageVersion(),
+    backend: () => backend.name,
+    exposeInternals: process.env.NODE_ENV === 'development',
+    playground: values['no-playground'] ? null : new Playground(),
+  });
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const url = await server.listen(port, host);
+  log(`serving checkpoint ${loaded} at ${url} (ws ${url.replace(/^http/, 'ws')}; open it in a browser for the playground)`);
+  const received = await signal;
+  log(`${received}: draining (no new work; open streams end with CANCELLED)`);
+  await server.drain();
+  log('stopped');
+}
+
+/** --checkpoint as an id under the root, or as a folder (whose parent then becomes the root). */
+async function locateCheckpoint(value: string | undefined, root: string): Promise<{ root: string; id: string | undefined }> {
+  if (value === undefined) return { root, id: undefined };
+  const looksLikePath = value.includes('/') || value.includes(path.sep) || value.startsWith('.');
+  if (!looksLikePath) return { root, id: value };
+  const dir = path.resolve(value);
+  const stat = await fsp.stat(dir).catch(() => null);
+  if (!stat?.isDirectory()) {
+    throw new XlstmError('CHECKPOINT_NOT_FOUND', `--checkpoint expected a checkpoint id or folder, but ${dir} is not a folder. Hint: list checkpoints/ for ids.`);
+  }
+  return { root: path.dirname(dir), id: path.basename(dir) };
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
