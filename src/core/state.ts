@@ -4,8 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export type BlockState = Readonly<Record<string, tf.Tensor>>;
-export type ModelState = readonly BlockState[];
+/** Mutable types only so that tf.tidy accepts them as a TensorContainer; states are never mutated. */
+export type BlockState = { [key: string]: tf.Tensor };
+export type ModelState = BlockState[];
 
 /** The states of several batches stacked along the batch axis, in order. */
 export function concatStates(states: readonly ModelState[]): ModelState {

@@ -107,26 +107,31 @@ export function readDocuments(file: DatasetFile, options: ReadOptions): AsyncGen
 }
 
 async function* textDocuments(path: string, options: ReadOptions): AsyncGenerator<string> {
-  let pending = '';
+  // The current document is kept as pieces and each chunk is searched once, so a long document
+  // costs linear time; `carry` holds the chunk's last characters, where a separator cut by the
+  // chunk boundary begins.
+  const pieces: string[] = [];
+  let carry = '';
   for await (const text of decodedChunks(path, options)) {
-    // The separator can straddle two chunks: resume the search just before the old end.
-    let from = Math.max(0, pending.length - DOCUMENT_SEPARATOR.length + 1);
-    pending += text;
+    const s = carry + text;
     let start = 0;
-    for (let at = pending.indexOf(DOCUMENT_SEPARATOR, from); at >= 0; at = pending.indexOf(DOCUMENT_SEPARATOR, from)) {
-      const doc = pending.slice(start, at).trim();
+    for (let at = s.indexOf(DOCUMENT_SEPARATOR); at >= 0; at = s.indexOf(DOCUMENT_SEPARATOR, start)) {
+      pieces.push(s.slice(start, at));
+      const doc = pieces.join('').trim();
+      pieces.length = 0;
       if (doc) yield doc;
       start = at + DOCUMENT_SEPARATOR.length;
-      from = start;
     }
-    pending = pending.slice(start);
+    const keep = Math.max(start, s.length - (DOCUMENT_SEPARATOR.length - 1));
+    pieces.push(s.slice(start, keep));
+    carry = s.slice(keep);
   }
-  const last = pending.trim();
+  pieces.push(carry);
+  const last = pieces.join('').trim();
   if (last) yield last;
 }
 
 async function* jsonlDocuments(path: string, options: ReadOptions): AsyncGenerator<string> {
-  let pending = '';
   let line = 0;
   let lineOffset = 0;
   const parse = (rawLine: string): string | null => {
@@ -152,18 +157,21 @@ async function* jsonlDocuments(path: string, options: ReadOptions): AsyncGenerat
     }
     return text.trim() || null;
   };
+  const pieces: string[] = [];
   for await (const text of decodedChunks(path, options)) {
-    pending += text;
     let start = 0;
-    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
-      const doc = parse(pending.slice(start, nl));
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      pieces.push(text.slice(start, nl));
+      const doc = parse(pieces.join(''));
+      pieces.length = 0;
       if (doc) yield doc;
       start = nl + 1;
     }
-    pending = pending.slice(start);
+    pieces.push(text.slice(start));
   }
-  if (pending !== '') {
-    const doc = parse(pending);
+  const rest = pieces.join('');
+  if (rest !== '') {
+    const doc = parse(rest);
     if (doc) yield doc;
   }
 }

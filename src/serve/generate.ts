@@ -43,7 +43,10 @@ export interface ErrorEvent {
 export type GenerateEvent = TokenEvent | FinishEvent | ErrorEvent;
 
 /** A started request: iterate it for events; return() (an unsubscribe) cancels what has not finished. */
-export type GenerateStream = AsyncIterableIterator<GenerateEvent> & { readonly seed: number };
+export interface GenerateStream extends AsyncIterableIterator<GenerateEvent> {
+  readonly seed: number;
+  return(): Promise<IteratorResult<GenerateEvent>>;
+}
 
 /** What generation needs from a loaded model. */
 export interface GenerationTarget {

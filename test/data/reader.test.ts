@@ -107,6 +107,14 @@ describe('readDocuments', () => {
     expect(naive).toEqual(docs);
   });
 
+  it('handles adjacent separators and a cut-off separator at every chunk size', async () => {
+    const text = `${DOCUMENT_SEPARATOR}${DOCUMENT_SEPARATOR}a<|endoftext${DOCUMENT_SEPARATOR}b<|endof`;
+    const root = dataset({ 'train.txt': text });
+    for (let readChunk = 1; readChunk <= 16; readChunk++) {
+      expect(await collect({ split: 'train', path: join(root, 'train.txt'), format: 'text' }, readChunk)).toEqual(['a<|endoftext', 'b<|endof']);
+    }
+  });
+
   it('keeps a file without separators as one document', async () => {
     const root = dataset({ 'train.txt': '  one long text\n\nwith paragraphs  ' });
     expect(await collect({ split: 'train', path: join(root, 'train.txt'), format: 'text' }, 4)).toEqual(['one long text\n\nwith paragraphs']);

@@ -1,0 +1,204 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { selectBackend } from '../../src/backend/select.ts';
+import { sampleToken, validateModelConfig, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
+import { NOOP_OBSERVER, Scheduler, type Sampling, type SequenceEnd, type SequenceSpec } from '../../src/serve/index.ts';
+import { XlstmError } from '../../src/util/errors.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { expectNoTensorLeak } from '../support/tiny-model.ts';
+
+// A small vocabulary keeps these tests fast: the scheduler never needs a tokenizer.
+const CONFIG: ModelConfig = validateModelConfig({
+  vocab_size: 64,
+  num_layers: 1,
+  signature: [1, 1],
+  inp_dim: 16,
+  head_dim: 8,
+  head_num: 2,
+  p_factor: [2, 1.3333333],
+  ker_size: 4,
+});
+const SAMPLING: Sampling = { temperature: 1, topK: 0, topP: 1 };
+
+let model: XlstmModel;
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+  model = XlstmModel.init(CONFIG, 3);
+});
+
+afterAll(() => model.dispose());
+
+interface Run {
+  readonly tokens: number[];
+  readonly end: Promise<SequenceEnd>;
+  readonly spec: SequenceSpec;
+}
+
+/** A sequence that stops after `n` tokens and records what it got. */
+function run(prompt: number[], n: number, seed: number, onToken?: (count: number) => void): Run {
+  const tokens: number[] = [];
+  let resolve!: (end: SequenceEnd) => void;
+  const end = new Promise<SequenceEnd>((r) => (resolve = r));
+  const spec: SequenceSpec = {
+    promptTokens: prompt,
+    sampling: SAMPLING,
+    rng: new Rng(seed),
+    onToken(id) {
+      tokens.push(id);
+      onToken?.(tokens.length);
+      return tokens.length < n;
+    },
+    onEnd: resolve,
+  };
+  return { tokens, end, spec };
+}
+
+/**
+ * The oracle: one sequence on its own, B = 1 throughout, written with the model's prefill/step and sampleToken
+ * directly, so it shares no batching code with the scheduler.
+ */
+function alone(prompt: number[], n: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  const out: number[] = [];
+  tf.tidy(() => {
+    let { logits, state } = model.prefill(tf.tensor2d([prompt], undefined, 'int32'));
+    for (;;) {
+      const id = sampleToken(logits.dataSync() as Float32Array, SAMPLING, rng).id;
+      out.push(id);
+      if (out.length === n) break;
+      ({ logits, state } = model.step(tf.tensor1d([id], 'int32'), state));
+    }
+  });
+  return out;
+}
+
+const PROMPTS = [[1], [5, 9, 2], [7, 7, 7, 7, 7, 7], [3, 1, 4, 1, 5], [60, 2], [11, 12, 13, 14], [0], [33, 44, 55]];
+
+describe('Scheduler', () => {
+  it('gives every sequence of a mixed batch exactly the tokens it gets alone, whatever joins or leaves', async () => {
+    await expectNoTensorLeak(async () => {
+      const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 8, observer: NOOP_OBSERVER });
+      // Different prompt lengths and different lengths of output: rows join and leave at different steps.
+      const runs = PROMPTS.map((p, i) => run(p, 3 + 2 * i, 100 + i));
+      scheduler.submit(runs.slice(0, 5).map((r) => r.spec));
+      await new Promise((r) => setTimeout(r, 5));
+      scheduler.submit(runs.slice(5).map((r) => r.spec));
+      const ends = await Promise.all(runs.map((r) => r.end));
+      expect(ends.every((e) => e.kind === 'done')).toBe(true);
+      runs.forEach((r, i) => expect(r.tokens, `prompt ${i}`).toEqual(alone(PROMPTS[i], 3 + 2 * i, 100 + i)));
+      expect(scheduler.stepsRun).toBeGreaterThan(0);
+      await scheduler.close();
+    });
+  });
+
+  it('batches concurrent sequences into shared steps', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 0, observer: NOOP_OBSERVER });
+    const runs = PROMPTS.map((p, i) => run(p, 10, i));
+    scheduler.submit(runs.map((r) => r.spec));
+    await Promise.all(runs.map((r) => r.end));
+    // Eight sequences of ten tokens: the first comes from each prefill, the other nine from nine shared steps.
+    expect(scheduler.stepsRun).toBe(9);
+    await scheduler.close();
+  });
+
+  it('refuses a request at once with CAPACITY when its sequences do not fit, and takes it once room is free', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 2, maxQueued: 1, observer: NOOP_OBSERVER });
+    const first = [run([1], 1000, 1), run([2], 1000, 2)];
+    scheduler.submit(first.map((r) => r.spec));
+    const tooMany = [run([3], 5, 3), run([4], 5, 4)];
+    let error: unknown;
+    try {
+      scheduler.submit(tooMany.map((r) => r.spec));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(XlstmError);
+    expect((error as XlstmError).code).toBe('CAPACITY');
+    expect((error as XlstmError).message).toMatch(/expected room for 2 more sequences, but 2 of 3 places/);
+    const queued = run([5], 3, 5);
+    scheduler.submit([queued.spec]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect([scheduler.activeCount, scheduler.queuedCount]).toEqual([2, 1]);
+    await scheduler.close();
+    expect((await first[0].end).kind).toBe('cancelled');
+    expect((await queued.end).kind).toBe('cancelled');
+  });
+
+  it('frees a cancelled sequence within one step and admits a waiting one into its row', async () => {
+    await expectNoTensorLeak(async () => {
+      const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 1, observer: NOOP_OBSERVER });
+      let cancelAt = -1;
+      let handle: { cancel(): void } | undefined;
+      const long = run([1, 2], 10_000, 1, (count) => {
+        if (count === 3) {
+          handle?.cancel();
+          cancelAt = scheduler.stepsRun;
+        }
+      });
+      [handle] = scheduler.submit([long.spec]);
+      const waiting = run([4], 4, 9);
+      scheduler.submit([waiting.spec]);
+      expect((await long.end).kind).toBe('cancelled');
+      // Cancelled after its third token: no further token was sampled for it.
+      expect(long.tokens).toHaveLength(3);
+      expect((await waiting.end).kind).toBe('done');
+      expect(waiting.tokens).toEqual(alone([4], 4, 9));
+      expect(cancelAt).toBe(2);
+      expect(scheduler.activeCount).toBe(0);
+      await scheduler.close();
+    });
+  });
+
+  it('cancels a queued sequence without ever prefilling it', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 4, observer: NOOP_OBSERVER });
+    const busy = run([1], 50, 1);
+    scheduler.submit([busy.spec]);
+    let prefilled = false;
+    const queued = run([2], 5, 2, () => (prefilled = true));
+    const [h] = scheduler.submit([queued.spec]);
+    h.cancel();
+    expect((await queued.end).kind).toBe('cancelled');
+    expect(prefilled).toBe(false);
+    await busy.end;
+    await scheduler.close();
+  });
+
+  it('reports tokens, first-token and inter-token latencies to its observer', async () => {
+    const seen = { tokens: 0, first: 0, inter: 0 };
+    const scheduler = new Scheduler(model, {
+      maxActive: 4,
+      maxQueued: 0,
+      observer: {
+        ...NOOP_OBSERVER,
+        tokensGenerated: (n) => (seen.tokens += n),
+        firstToken: () => seen.first++,
+        interToken: () => seen.inter++,
+      },
+    });
+    const runs = [run([1], 4, 1), run([2, 3], 6, 2)];
+    scheduler.submit(runs.map((r) => r.spec));
+    await Promise.all(runs.map((r) => r.end));
+    expect(seen).toEqual({ tokens: 10, first: 2, inter: 8 });
+    await scheduler.close();
+  });
+
+  it('never samples the suppressed (padding) token: greedy then picks the runner-up', async () => {
+    const prompt = [9, 9];
+    const logits = tf.tidy(() => model.prefill(tf.tensor2d([prompt], undefined, 'int32')).logits.dataSync() as Float32Array);
+    const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
+    const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 0, suppressToken: order[0], observer: NOOP_OBSERVER });
+    const r = run(prompt, 1, 0);
+    scheduler.submit([{ ...r.spec, sampling: { temperature: 0, topK: 0, topP: 1 } }]);
+    await r.end;
+    expect(r.tokens).toEqual([order[1]]);
+    await scheduler.close();
+  });
+
+  it('refuses work after close', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 0, observer: NOOP_OBSERVER });
+    await scheduler.close();
+    expect(() => scheduler.submit([run([1], 1, 1).spec])).toThrow(/shutting down/);
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * A tiny GPT-2-vocabulary checkpoint for serving tests: V = 50258 (the GPT-2 tokenizer needs it), d=16, nh=2,
+ * dh=8, signature (1,1), one layer, k=4, built with XlstmModel.init from a seed and saved with saveCheckpoint.
+ * Nothing is downloaded.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { saveCheckpoint, type MetaInput } from '../../src/checkpoint/index.ts';
+import { validateModelConfig, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
+import { Tokenizer } from '../../src/tokenizer/index.ts';
+
+export const TINY_SERVE_CONFIG: ModelConfig = validateModelConfig({
+  vocab_size: 50258,
+  num_layers: 1,
+  signature: [1, 1],
+  inp_dim: 16,
+  head_dim: 8,
+  head_num: 2,
+  p_factor: [2, 1.3333333],
+  ker_size: 4,
+});
+
+/** Writes a seeded tiny checkpoint as root/id and returns its folder. */
+export async function writeTinyCheckpoint(root: string, id: string, seed = 7, meta: MetaInput = {}): Promise<string> {
+  const model = XlstmModel.init(TINY_SERVE_CONFIG, seed);
+  const dir = path.join(root, id);
+  try {
+    await saveCheckpoint(dir, {
+      config: TINY_SERVE_CONFIG,
+      tensors: model.toArrays(),
+      tokenizerJson: Tokenizer.gpt2().toJson(),
+      meta: { provenance: { command: `writeTinyCheckpoint seed ${seed}` }, ...meta },
+    });
+  } finally {
+    model.dispose();
+  }
+  return dir;
+}
+
+/** A temporary checkpoints root holding one tiny checkpoint per id; remove() deletes it. */
+export async function tinyRoot(ids: readonly string[] = ['tiny']): Promise<{ root: string; remove(): Promise<void> }> {
+  const root = await mkdtemp(path.join(tmpdir(), 'xlstm-serve-'));
+  for (const [i, id] of ids.entries()) await writeTinyCheckpoint(root, id, 7 + i);
+  return { root, remove: () => rm(root, { recursive: true, force: true }) };
+}
