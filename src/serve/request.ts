@@ -48,7 +48,7 @@ export function resolveRequest(req: GenerateRequest, limits: ServeLimits, label:
     bad('prompts', 'at least one prompt', prompts, 'pass prompts: ["Once upon a time"].');
   }
   if (prompts.length > limits.maxPrompts) {
-    bad('prompts', `at most ${limits.maxPrompts} prompts`, `${prompts.length} prompts`, 'split the request.');
+    bad('prompts', `at most ${limits.maxPrompts} prompts`, prompts.length, 'split the request.');
   }
   prompts.forEach((p, i) => {
     if (typeof p !== 'string' || p.length === 0) {
@@ -75,7 +75,7 @@ export function resolveRequest(req: GenerateRequest, limits: ServeLimits, label:
   if (!Number.isSafeInteger(seed)) bad('seed', 'an integer', seed, 'pass a whole number.');
   const stop = req.stop ?? [];
   if (stop.length > limits.maxStops) {
-    bad('stop', `at most ${limits.maxStops} stop strings`, `${stop.length}`, 'keep the ones that matter.');
+    bad('stop', `at most ${limits.maxStops} stop strings`, stop.length, 'keep the ones that matter.');
   }
   stop.forEach((s, i) => {
     if (typeof s !== 'string' || s.length === 0 || s.length > limits.maxStopLength) {

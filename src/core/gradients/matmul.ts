@@ -71,9 +71,13 @@ function matMulGrads(dC: T, a: T, b: T, transposeA: boolean, transposeB: boolean
   // wrong when both sides broadcast, so unless the batches already match, both operands are
   // expanded to the output's batch explicitly and the gradients summed back afterwards.
   const same = sizeA === sizeC && sizeB === sizeC;
-  const full = (x: T, batch: number[]): T =>
-    same ? tf.reshape(x, [sizeC, ...x.shape.slice(-2)]) : tf.broadcastTo(tf.reshape(x, [...new Array(batchC.length - batch.length).fill(1), ...x.shape]), [...batchC, ...x.shape.slice(-2)]);
-  const dC3 = tf.reshape(dC, same ? [sizeC, m, n] : dC.shape);
+  const lead = sizeC === 1 ? [] : [sizeC];
+  const full = (x: T, batch: number[]): T => {
+    if (same) return tf.reshape(x, [...lead, ...x.shape.slice(-2)]);
+    const ones = new Array(batchC.length - batch.length).fill(1);
+    return tf.broadcastTo(tf.reshape(x, [...ones, ...x.shape]), [...batchC, ...x.shape.slice(-2)]);
+  };
+  const dC3 = same ? tf.reshape(dC, [...lead, m, n]) : dC;
   return {
     da: () => {
       const g = finishA(tf.matMul(dC3, bT(full(b, batchB))));
