@@ -33,6 +33,8 @@ export const DEFAULT_LIMITS: ServeLimits = Object.freeze({
 /** Fills the gaps from DEFAULT_LIMITS and refuses values that cannot work. */
 export function resolveLimits(partial: Partial<ServeLimits> = {}): ServeLimits {
   const limits = { ...DEFAULT_LIMITS, ...partial };
+  // A lower maxTokens brings the default down with it unless the default was chosen too.
+  if (partial.defaultMaxTokens === undefined) limits.defaultMaxTokens = Math.min(DEFAULT_LIMITS.defaultMaxTokens, limits.maxTokens);
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isInteger(value) || value < (key === 'maxQueued' ? 0 : 1)) {
       throw new XlstmError(

@@ -10,7 +10,8 @@ import { loadFixture } from '../support/tiny-model.ts';
  * Gradients of every parameter tensor against central finite differences of the float64
  * reference loss. float32 backprop through ~20 ops keeps about 5 significant digits of each
  * gradient, so an entry may differ from the float64 derivative by 1e-3 of that tensor's
- * largest gradient (plus a 1e-6 floor for tensors whose gradient is near zero).
+ * largest gradient, plus a 1e-6 floor: some gradients are exactly zero (a constant shift of every
+ * sLSTM input-gate pre-activation cancels between c and n), and float32 leaves ~1e-10 there.
  */
 const GRAD_RTOL = 1e-3;
 const GRAD_ATOL = 1e-6;
@@ -30,13 +31,13 @@ function sampleIndices(size: number, salt: number): number[] {
   return [...picks];
 }
 
-function tfGrads(config: ModelConfig, params: Map<string, Float64Array>, form: FormName, withMask: boolean): Map<string, Float32Array> {
+function tfGrads(config: ModelConfig, params: Map<string, Float64Array>, form: FormName, withMask: boolean, rows = windows): Map<string, Float32Array> {
   const specs = modelParams(deriveDims(config));
   const tensors = specs.map((s) => tf.tensor(Float32Array.from(params.get(s.name) as Float64Array), [...s.shape]));
   const grads = tf.tidy(() =>
     tf.grads((...ts: tf.Tensor[]) => {
       const model = XlstmModel.fromNamed(config, new Map(specs.map((s, j) => [s.name, ts[j]])));
-      const w = tf.tensor2d(windows, undefined, 'int32');
+      const w = tf.tensor2d(rows, undefined, 'int32');
       return nextTokenLoss(model, w, withMask ? tf.tensor2d(mask) : undefined, form);
     })(tensors),
   );
@@ -71,17 +72,19 @@ describe.each(TEST_BACKENDS)('gradients of the loss on %s', (backend) => {
         const scale = Math.max(...Array.from(g, Math.abs));
         idx.forEach((i, j) => {
           const err = Math.abs(g[i] - fd[j]);
-          worst = Math.max(worst, err / (scale + 1e-12));
+          worst = Math.max(worst, err / (scale + GRAD_ATOL / GRAD_RTOL));
           expect(err, `${spec.name}[${i}]: tfjs ${g[i]}, finite differences ${fd[j]}`).toBeLessThanOrEqual(GRAD_RTOL * scale + GRAD_ATOL);
         });
       }
       expect(worst).toBeLessThan(GRAD_RTOL);
     });
 
-    it('gives the same gradients in the chunkwise and recurrent forms as in the parallel form', () => {
-      const par = tfGrads(fx.config, params, 'parallel', false);
-      for (const form of ['chunkwise', 'recurrent'] as const) {
-        const other = tfGrads(fx.config, params, form, false);
+    // Training runs the parallel or chunkwise form; the recurrent form serves generation only.
+    it('gives the same gradients in the chunkwise form (two chunks of 64 and one of 2) as in the parallel form', () => {
+      const long = [Array.from({ length: 131 }, (_, t) => (t * 37 + 11) % 64)];
+      const par = tfGrads(fx.config, params, 'parallel', false, long);
+      for (const form of ['chunkwise'] as const) {
+        const other = tfGrads(fx.config, params, form, false, long);
         for (const [k, g] of par) {
           const o = other.get(k) as Float32Array;
           const scale = Math.max(...Array.from(g, Math.abs)) + 1e-12;

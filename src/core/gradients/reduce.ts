@@ -17,6 +17,8 @@ function spread(kernelName: string, scale: (count: number) => number): tf.GradCo
     inputsToSave: ['x'],
     gradFunc: (dy, [x], attrs) => ({
       x: () => {
+        // tf.broadcastTo cannot reach a shape with a 0 in it.
+        if (x.size === 0) return tf.zeros(x.shape, 'float32');
         const axes = normalizeAxes(attrs.axis as number | number[] | null, x.rank);
         const count = sizeOf(axes.map((a) => x.shape[a]));
         const g = kept(dy as T, x.shape, axes);

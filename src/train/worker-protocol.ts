@@ -1,0 +1,15 @@
+/** Messages between the trainer and its data-parallel worker processes (sent with Node's 'advanced' serialization). */
+import type { FormName, ModelConfig } from '../core/index.ts';
+import type { Batch } from '../data/index.ts';
+
+export type ToWorker =
+  /** Build the model; weights arrive with the first step. */
+  | { readonly type: 'init'; readonly backend: string | null; readonly config: ModelConfig; readonly form: FormName; readonly padId: number }
+  /** Gradients of `batches` (this worker's shards of the step's micro-batches); `weights` when they changed, in weightEntries order. */
+  | { readonly type: 'step'; readonly id: number; readonly weights: Float32Array[] | null; readonly batches: Batch[] }
+  | { readonly type: 'stop' };
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly backend: string }
+  | { readonly type: 'grads'; readonly id: number; readonly grads: Float32Array[]; readonly lossSum: number; readonly count: number }
+  | { readonly type: 'error'; readonly code: string | null; readonly message: string };

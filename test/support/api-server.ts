@@ -1,0 +1,110 @@
+/**
+ * A real API server on a loopback port (port 0) over a temporary checkpoints root, plus small clients:
+ * POST /graphql through fetch, subscriptions through a real graphql-ws client on a real socket.
+ */
+import 'reflect-metadata';
+import { createClient, type Client, type ExecutionResult } from 'graphql-ws';
+import WebSocket from 'ws';
+
+import { ApiServer, createMetrics, type ApiMetrics, type Playground } from '../../src/api/http/index.ts';
+import type { ConfigSource } from '../../src/api/schema/index.ts';
+import { selectBackend } from '../../src/backend/select.ts';
+import { Serving, type ServeLimits } from '../../src/serve/index.ts';
+import { tinyRoot } from './tiny-checkpoint.ts';
+
+export interface TestServer {
+  readonly server: ApiServer;
+  readonly serving: Serving;
+  readonly metrics: ApiMetrics;
+  readonly root: string;
+  readonly httpUrl: string;
+  readonly wsUrl: string;
+  /** POST /graphql; returns the parsed JSON body. */
+  query<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<ExecutionResult<T>>;
+  /** A fresh graphql-ws client (closed by close()). */
+  client(): Client;
+  close(): Promise<void>;
+}
+
+export const NO_CONFIGS: ConfigSource = { list: async () => [], get: async () => null };
+
+export interface TestServerOptions {
+  readonly ids?: readonly string[];
+  /** The default checkpoint (needed when there are several ids). */
+  readonly defaultId?: string;
+  readonly limits?: Partial<ServeLimits>;
+  readonly configs?: ConfigSource;
+  readonly playground?: Playground | null;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  await selectBackend('cpu');
+  const { root, remove } = await tinyRoot(options.ids ?? ['tiny']);
+  const metrics = createMetrics();
+  const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: options.defaultId, limits: options.limits, observer: metrics.observer });
+  await serving.loadDefault();
+  const server = await ApiServer.create({
+    serving,
+    configs: options.configs ?? NO_CONFIGS,
+    metrics,
+    version: '0.0.0-test',
+    backend: () => 'cpu',
+    playground: options.playground ?? null,
+    drainTimeoutMs: 2_000,
+  });
+  const httpUrl = await server.listen(0);
+  const wsUrl = httpUrl.replace(/^http/, 'ws');
+  const clients: Client[] = [];
+  return {
+    server,
+    serving,
+    metrics,
+    root,
+    httpUrl,
+    wsUrl,
+    async query(query, variables) {
+      const res = await fetch(httpUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      return res.json();
+    },
+    client() {
+      const c = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.dispose()));
+      if (server.state.phase !== 'stopped') await server.drain();
+      await remove();
+    },
+  };
+}
+
+export const GENERATE = `subscription Generate($input: GenerateInput!) {
+  generate(input: $input) {
+    __typename
+    ... on TokenEvent { promptIndex tokenId text position logprob }
+    ... on FinishEvent { promptIndex finishReason generatedTokens seed }
+    ... on ErrorEvent { promptIndex code message }
+  }
+}`;
+
+export type EventJson = Record<string, unknown> & { __typename: string };
+
+/** Every result of one subscription until it completes. */
+export async function subscribeAll(client: Client, input: Record<string, unknown>): Promise<ExecutionResult<{ generate: EventJson }>[]> {
+  const results: ExecutionResult<{ generate: EventJson }>[] = [];
+  for await (const r of client.iterate<{ generate: EventJson }>({ query: GENERATE, variables: { input } })) results.push(r);
+  return results;
+}
+
+export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
