@@ -42,7 +42,9 @@ async function open(query: string): Promise<{ page: Page; requests: string[] }> 
   return { page, requests };
 }
 
-const responseText = (page: Page): Promise<string> => page.locator('.graphiql-response').innerText();
+/** The response editor's visible text (Monaco renders spaces as no-break spaces). */
+const responseText = async (page: Page): Promise<string> =>
+  (await page.locator('.graphiql-response').innerText()).replace(/\u00a0/g, ' ');
 
 describe.skipIf(!existsSync(CHROMIUM))('the playground in headless Chromium', () => {
   it('serves the page to browsers and GraphQL to API clients on the same path', async () => {

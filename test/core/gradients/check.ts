@@ -106,6 +106,7 @@ export function checkGradient(
         const fd = (phi(up) - phi(down)) / h;
         const bound = tol * Math.max(1, Math.abs(fd)) + (4 * roundingScale) / h;
         const err = Math.abs(analytic[j][i] - fd);
+        if (process.env.GRADSTAT) { const r = err / Math.max(1, Math.abs(fd)); (globalThis as any).__worst = Math.max((globalThis as any).__worst ?? 0, r); if (r > 2e-4) console.log('STAT', r.toExponential(2), 'rounding', ((4*roundingScale)/h).toExponential(2), 'fd', fd); }
         if (!(err <= bound)) {
           expect.fail(
             `gradient of input ${j} at ${i}: tf.grads gave ${analytic[j][i]}, finite difference ${fd} (|err| ${err} > ${bound})`,
