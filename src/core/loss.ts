@@ -1,11 +1,8 @@
-/**
- * Next-token cross-entropy computed without a one-hot: logsumexp of the logits minus the target's
- * logit, taken as a row-wise dot product with the target's head row.
- */
+/** Next-token cross-entropy of a model on token windows, through the fused head-loss op. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { FormName } from './mlstm/forms.ts';
 import type { XlstmModel } from './model.ts';
-import { logSumExp } from './ops/log-sum-exp.ts';
+import { headLoss } from './ops/head-loss.ts';
 
 /**
  * Mean loss over unmasked positions. windows [B, T+1] int32: inputs are the first T tokens,
@@ -18,11 +15,9 @@ export function nextTokenLoss(model: XlstmModel, windows: tf.Tensor2D, mask?: tf
   const inputs = tf.slice(windows, [0, 0], [B, T]) as tf.Tensor2D;
   const targets = tf.reshape(tf.slice(windows, [0, 1], [B, T]), [B * T]) as tf.Tensor1D;
   const x = tf.reshape(model.hidden(inputs, form, null, false).x, [B * T, d]) as tf.Tensor2D;
-  const lse = logSumExp(model.head(x));
-  const headT = model.weights.headT;
-  const rows = headT ? tf.transpose(tf.gather(headT, targets, 1)) : tf.gather(model.weights.embedding, targets); // [BT, d]
-  const nll = tf.sub(lse, tf.sum(tf.mul(x, rows), 1)); // [BT]
-  if (!mask) return tf.mean(nll) as tf.Scalar;
-  const m = tf.reshape(tf.cast(mask, 'float32'), [B * T]);
-  return tf.div(tf.sum(tf.mul(nll, m)), tf.maximum(tf.sum(m), 1)) as tf.Scalar;
+  const m = mask ? tf.reshape(tf.cast(mask, 'float32'), [B * T]) : tf.ones([B * T]);
+  const weights = tf.div(m, tf.maximum(tf.sum(m), 1)) as tf.Tensor1D;
+  // A tied head is the embedding transposed; the transpose carries the gradient back to it.
+  const W = model.weights.headT ?? (tf.transpose(model.weights.embedding) as tf.Tensor2D);
+  return headLoss(x, W, targets, weights);
 }

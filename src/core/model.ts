@@ -113,9 +113,9 @@ export class XlstmModel {
     this.weights.blocks.forEach((w, i) => {
       const s = state ? state[i] : null;
       if (w.kind === 'm') {
-        const out = mlstmBlock(x, w, this.dims, cell, s as MlstmBlockState | null);
+        const out = mlstmBlock(x, w, this.dims, cell, s as MlstmBlockState | null, wantState || s !== null);
         x = out.y;
-        next.push(out.state as unknown as BlockState);
+        if (out.state) next.push(out.state as unknown as BlockState);
       } else {
         const out = slstmBlock(x, w, this.dims, s as SlstmBlockState | null, wantState || s !== null);
         x = out.y;

@@ -9,6 +9,8 @@ import { gradientSum, type GradientSum } from './step.ts';
 export interface GradientEngine {
   /** Workers computing (1 for the local engine). */
   readonly devices: number;
+  /** Their process ids (this process for the local engine). */
+  readonly pids: readonly number[];
   /** The gradient sum of the current weights over the step's micro-batches. */
   compute(batches: readonly Batch[]): Promise<GradientSum>;
   /** The weights changed (an update was applied): workers must receive them before the next step. */
@@ -19,6 +21,7 @@ export interface GradientEngine {
 /** Gradients in this process, on the trainable model itself. */
 export class LocalEngine implements GradientEngine {
   readonly devices = 1;
+  readonly pids = [process.pid];
 
   constructor(
     private readonly model: XlstmModel,

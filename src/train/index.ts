@@ -20,3 +20,6 @@ export { lastId, stepId, readResumePoint, rankBest, type Ranked, type ResumePoin
 export { plannedSteps, train, type TrainingRun } from './loop.ts';
 export type { CheckpointEvent, DoneEvent, EvalEvent, ProgressEvent, StartEvent, StepEvent } from './progress.ts';
 export type { RunConfig, TextCodec } from './run-config.ts';
+export { RunQueue, type CheckpointRef, type ConfigResolver, type RunQueueOptions } from './runner.ts';
+export { RunEvents, type RunUpdate } from './run-events.ts';
+export { fineTuneOverrides, type FineTuneRequest, type TrainingRequest } from './requests.ts';

@@ -147,6 +147,7 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
       trainWindows: data.train.count,
       validWindows: data.valid?.count ?? 0,
       devices: engine.devices,
+      workerPids: engine.pids,
       tokensPerStep: cfg.data.batch_size * cfg.trainer.accumulate_grad_batches * cfg.data.max_length,
     };
 

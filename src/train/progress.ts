@@ -12,6 +12,8 @@ export interface StartEvent {
   readonly trainWindows: number;
   readonly validWindows: number;
   readonly devices: number;
+  /** Process ids computing gradients (the trainer's own for one device). */
+  readonly workerPids: readonly number[];
   /** Counted targets per full step (batch_size x accumulation x max_length, less padding). */
   readonly tokensPerStep: number;
 }

@@ -3,7 +3,7 @@
  * POST /graphql through fetch, subscriptions through a real graphql-ws client on a real socket.
  */
 import 'reflect-metadata';
-import { createClient, type Client, type ExecutionResult } from 'graphql-ws';
+import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 
 import { ApiServer, createMetrics, type ApiMetrics, type Playground } from '../../src/api/http/index.ts';
@@ -20,7 +20,7 @@ export interface TestServer {
   readonly httpUrl: string;
   readonly wsUrl: string;
   /** POST /graphql; returns the parsed JSON body. */
-  query<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<ExecutionResult<T>>;
+  query<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<FormattedExecutionResult<T>>;
   /** A fresh graphql-ws client (closed by close()). */
   client(): Client;
   close(): Promise<void>;
@@ -95,8 +95,8 @@ export const GENERATE = `subscription Generate($input: GenerateInput!) {
 export type EventJson = Record<string, unknown> & { __typename: string };
 
 /** Every result of one subscription until it completes. */
-export async function subscribeAll(client: Client, input: Record<string, unknown>): Promise<ExecutionResult<{ generate: EventJson }>[]> {
-  const results: ExecutionResult<{ generate: EventJson }>[] = [];
+export async function subscribeAll(client: Client, input: Record<string, unknown>): Promise<FormattedExecutionResult<{ generate: EventJson }>[]> {
+  const results: FormattedExecutionResult<{ generate: EventJson }>[] = [];
   for await (const r of client.iterate<{ generate: EventJson }>({ query: GENERATE, variables: { input } })) results.push(r);
   return results;
 }

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { currentBackend, selectBackend } from '../../src/backend/select.ts';
 import { saveCheckpoint, type MetaInput } from '../../src/checkpoint/index.ts';
 import { validateModelConfig, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
 import { Tokenizer } from '../../src/tokenizer/index.ts';
@@ -24,6 +25,7 @@ export const TINY_SERVE_CONFIG: ModelConfig = validateModelConfig({
 
 /** Writes a seeded tiny checkpoint as root/id and returns its folder. */
 export async function writeTinyCheckpoint(root: string, id: string, seed = 7, meta: MetaInput = {}): Promise<string> {
+  if (!currentBackend()) await selectBackend('cpu');
   const model = XlstmModel.init(TINY_SERVE_CONFIG, seed);
   const dir = path.join(root, id);
   try {

@@ -153,6 +153,10 @@ export class ApiServer {
     const { pathname } = url;
     const playground = this.options.playground;
     if (pathname === '/healthz') return text(res, 200, 'ok');
+    if (pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
     if (pathname === '/readyz') {
       const ready = this.current.phase === 'serving' && this.options.serving.registry.ready;
       return text(res, ready ? 200 : 503, ready ? 'ready' : `not ready: ${this.current.phase === 'serving' ? 'no model has been loaded and warmed up' : this.current.phase}`);

@@ -39,7 +39,8 @@ export function mlstmBlock(
   dims: Dims,
   form: MlstmForm,
   state: MlstmBlockState | null,
-): { y: tf.Tensor3D; state: MlstmBlockState } {
+  wantState: boolean,
+): { y: tf.Tensor3D; state: MlstmBlockState | null } {
   const { d, dm, H, nh, dh, k } = dims;
   const [B, T] = x.shape;
   const xn = tf.reshape(layerNorm(x, w.normW, w.normB), [B * T, d]);
@@ -49,7 +50,7 @@ export function mlstmBlock(
   if (k > 0 && w.convW && w.convB) {
     const u3 = tf.reshape(u2, [B, T, dm]) as tf.Tensor3D;
     c = tf.reshape(silu(causalConv(u3, w.convW, w.convB, state?.conv)), [B * T, dm]);
-    conv = convHistory(u3, k, state?.conv);
+    if (wantState) conv = convHistory(u3, k, state?.conv);
   }
   const [qkif, skip] = tf.split(tf.matMul(c, w.wC), [2 * H + 2 * nh, H], 1);
   const [q, kRaw, ig, fg] = tf.split(tf.add(qkif, w.bC), [H, H, nh, nh], 1);
@@ -64,6 +65,7 @@ export function mlstmBlock(
       f: gates(tf.reshape(fg, [B, T, nh])),
     },
     state ? { C: state.C, n: state.n, m: state.m } : null,
+    wantState,
   );
   const hTilde = tf.reshape(tf.transpose(cell.h, [0, 2, 1, 3]), [B * T, H]); // [BT, H]
   const h = tf.mul(tf.sigmoid(og), hTilde);
@@ -71,6 +73,6 @@ export function mlstmBlock(
   const out = tf.add(tf.matMul(y, w.wDown), w.bDown); // [BT, d]
   return {
     y: tf.add(x, tf.reshape(out, [B, T, d])) as tf.Tensor3D,
-    state: conv ? { conv, ...cell.state } : cell.state,
+    state: cell.state && conv ? { conv, ...cell.state } : cell.state,
   };
 }

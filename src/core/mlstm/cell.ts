@@ -23,11 +23,15 @@ export interface MlstmCellInput {
 export interface MlstmCellOutput {
   /** h~ [B, nh, T, dh] */
   readonly h: tf.Tensor4D;
-  readonly state: MlstmCellState;
+  /** The state after the sequence; null when it was not asked for. */
+  readonly state: MlstmCellState | null;
 }
 
 /** The normaliser's lower bound is exp(min(-m, NORM_EXP_CAP)): exp(-m) alone overflows float32. */
 export const NORM_EXP_CAP = 80;
 
-/** A cell form: the whole sequence, continuing from `state` when given (else C = n = 0, m = -inf). */
-export type MlstmForm = (x: MlstmCellInput, state: MlstmCellState | null) => MlstmCellOutput;
+/**
+ * A cell form: the whole sequence, continuing from `state` when given (else C = n = 0, m = -inf).
+ * `wantState` asks for the state after the sequence (prefill); training leaves it false.
+ */
+export type MlstmForm = (x: MlstmCellInput, state: MlstmCellState | null, wantState: boolean) => MlstmCellOutput;

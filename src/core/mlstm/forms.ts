@@ -7,7 +7,7 @@ import { mlstmRecurrent } from './recurrent.ts';
 
 export const FORMS = {
   parallel: mlstmParallel,
-  chunkwise: (x, s) => mlstmChunkwise(x, s),
+  chunkwise: (x, s, want) => mlstmChunkwise(x, s, want),
   recurrent: mlstmRecurrent,
 } as const satisfies Record<string, MlstmForm>;
 

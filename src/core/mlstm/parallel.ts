@@ -6,10 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { logSigmoid, stopGradient } from '../ops/activations.ts';
+import { mlstmParallelOp } from './parallel-op.ts';
 import { NORM_EXP_CAP, type MlstmCellInput, type MlstmCellOutput, type MlstmCellState } from './cell.ts';
 
-export function mlstmParallel(x: MlstmCellInput, state: MlstmCellState | null): MlstmCellOutput {
+export function mlstmParallel(x: MlstmCellInput, state: MlstmCellState | null, wantState = true): MlstmCellOutput {
   const { q, k, v, i, f } = x;
+  // Training (zero state, no state out) takes the fused op with its hand-written backward pass.
+  if (!state && !wantState) return { h: mlstmParallelOp(q, k, v, i, f), state: null };
   const [B, nh, T, dh] = q.shape;
   const b = tf.cumsum(logSigmoid(f), 2) as tf.Tensor3D; // [B, nh, T]
   const pos = tf.range(0, T, 1, 'int32');

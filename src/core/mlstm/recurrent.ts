@@ -35,7 +35,7 @@ export function mlstmStep(
 }
 
 /** The recurrent form over a whole sequence: mlstmStep for t = 0..T-1. */
-export function mlstmRecurrent(x: MlstmCellInput, state: MlstmCellState | null): MlstmCellOutput {
+export function mlstmRecurrent(x: MlstmCellInput, state: MlstmCellState | null, _wantState = true): MlstmCellOutput {
   const [B, nh, T, dh] = x.q.shape;
   let s = state ?? zeroCellState(B, nh, dh);
   const hs: tf.Tensor3D[] = [];

@@ -31,7 +31,7 @@ describe('checkpoint queries', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const r = (await t.query<Page>(page, { after })).data!.checkpoints;
+      const r: Page['checkpoints'] = (await t.query<Page>(page, { after })).data!.checkpoints;
       expect(r.totalCount).toBe(2);
       seen.push(...r.items.map((i) => i.id));
       if (!r.hasNextPage) break;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../src/backend/select.ts';
-import type { MlstmCellInput, MlstmCellState } from '../../../src/core/mlstm/cell.ts';
+import type { MlstmCellInput, MlstmCellOutput, MlstmCellState } from '../../../src/core/mlstm/cell.ts';
 import { mlstmChunkwise } from '../../../src/core/mlstm/chunkwise.ts';
 import { mlstmParallel } from '../../../src/core/mlstm/parallel.ts';
 import { mlstmRecurrent } from '../../../src/core/mlstm/recurrent.ts';
@@ -29,12 +29,10 @@ function inputs(seed: number): MlstmCellInput {
   };
 }
 
-const flat = (out: { h: tf.Tensor; state: MlstmCellState }) => [
-  out.h.dataSync(),
-  out.state.C.dataSync(),
-  out.state.n.dataSync(),
-  out.state.m.dataSync(),
-];
+const flat = (out: MlstmCellOutput) => {
+  const s = out.state as MlstmCellState;
+  return [out.h.dataSync(), s.C.dataSync(), s.n.dataSync(), s.m.dataSync()];
+};
 
 describe.each(TEST_BACKENDS)('mLSTM cell forms on %s', (backend) => {
   beforeAll(async () => {
@@ -45,9 +43,16 @@ describe.each(TEST_BACKENDS)('mLSTM cell forms on %s', (backend) => {
     tf.tidy(() => {
       const x = inputs(chunk);
       const want = flat(mlstmRecurrent(x, null));
-      for (const got of [flat(mlstmParallel(x, null)), flat(mlstmChunkwise(x, null, chunk))]) {
+      for (const got of [flat(mlstmParallel(x, null)), flat(mlstmChunkwise(x, null, true, chunk))]) {
         got.forEach((g, j) => expect(maxRelDiff(g, want[j])).toBeLessThan(1e-5));
       }
+    });
+  });
+
+  it('the training op (no state) gives the same h~ as the stateful parallel form', () => {
+    tf.tidy(() => {
+      const x = inputs(5);
+      expect(maxRelDiff(mlstmParallel(x, null, false).h.dataSync(), mlstmParallel(x, null, true).h.dataSync())).toBeLessThan(1e-6);
     });
   });
 
@@ -68,7 +73,7 @@ describe.each(TEST_BACKENDS)('mLSTM cell forms on %s', (backend) => {
       const second = mlstmParallel(part(10, T - 10), first.state);
       const h = tf.concat([first.h, second.h], 2);
       expect(maxRelDiff(h.dataSync(), whole.h.dataSync())).toBeLessThan(1e-5);
-      expect(maxRelDiff(second.state.C.dataSync(), whole.state.C.dataSync())).toBeLessThan(1e-5);
+      expect(maxRelDiff((second.state as MlstmCellState).C.dataSync(), (whole.state as MlstmCellState).C.dataSync())).toBeLessThan(1e-5);
     });
   });
 });

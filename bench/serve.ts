@@ -1,0 +1,220 @@
+/**
+ * `npm run bench:serve`: N = 1, 8, 64 concurrent generate subscriptions over real sockets against `xlstm serve`
+ * (a child process), measuring aggregate tokens/s, time to first token and inter-token latency (p50, p99) at the
+ * clients; then the bare core's batched step loop (step, logits read, per-row sampling) at the same batch, in
+ * this process, for the server's overhead. Prints a table, writes bench/results/serve.json.
+ * Run it with nothing else on the machine.
+ */
+import 'reflect-metadata';
+import * as tf from '@tensorflow/tfjs-core';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+import { selectBackend } from '../src/backend/select.ts';
+import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/index.ts';
+import { concatStates, disposeState, REFERENCE_CONFIG, sampleToken, XlstmModel, type ModelState } from '../src/core/index.ts';
+import { CheckpointCatalogue, promptRng } from '../src/serve/index.ts';
+import { Tokenizer } from '../src/tokenizer/index.ts';
+import { machine } from './lib/machine.ts';
+
+const { values } = parseArgs({
+  options: {
+    checkpoint: { type: 'string' },
+    'checkpoints-dir': { type: 'string', default: 'checkpoints' },
+    tokens: { type: 'string', default: '32' },
+    batches: { type: 'string', default: '1,8,64' },
+    out: { type: 'string', default: 'bench/results/serve.json' },
+  },
+});
+const TOKENS = Number(values.tokens);
+const BATCHES = values.batches.split(',').map(Number);
+const SAMPLING = { temperature: 1, topK: 50, topP: 1 };
+const PROMPT = 'Once upon a time, in a land far away,';
+const BIN = new URL('../bin/xlstm.js', import.meta.url).pathname;
+
+function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The served checkpoint: the one asked for, the default one, or a fresh reference-config model in a temp folder. */
+async function pickCheckpoint(): Promise<{ root: string; id: string; cleanup: () => void }> {
+  const root = path.resolve(values['checkpoints-dir']);
+  const catalogue = await CheckpointCatalogue.open(root, values.checkpoint);
+  if (catalogue.defaultId) return { root, id: catalogue.defaultId, cleanup: () => {} };
+  const temp = mkdtempSync(path.join(tmpdir(), 'xlstm-bench-'));
+  await selectBackend(process.env.XLSTM_BACKEND);
+  const model = XlstmModel.init(REFERENCE_CONFIG, 0);
+  await saveCheckpoint(path.join(temp, 'reference-init'), {
+    config: REFERENCE_CONFIG,
+    tensors: model.toArrays(),
+    tokenizerJson: Tokenizer.gpt2().toJson(),
+    meta: { provenance: { command: 'bench/serve.ts', notes: 'fresh reference-config initialisation (no default checkpoint)' } },
+  });
+  model.dispose();
+  return { root: temp, id: 'reference-init', cleanup: () => rmSync(temp, { recursive: true, force: true }) };
+}
+
+async function startServer(root: string, id: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--port', '0', '--checkpoints-dir', root, '--checkpoint', id, '--no-playground', '--max-active', '64', '--max-queued', '64', '--max-tokens', String(Math.max(TOKENS, 64))],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: process.env },
+  );
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines: string[] = [];
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      lines.push(line);
+      const found = /at (http:\/\/\S+\/graphql)/.exec(line)?.[1];
+      if (found) resolve(found);
+    });
+    void exited.then(() => reject(new Error(`xlstm serve exited early:\n${lines.join('\n')}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+interface ServerFigures {
+  tokensPerS: number;
+  ttftMs: { p50: number; p99: number };
+  interTokenMs: { p50: number; p99: number };
+  tokens: number;
+}
+
+const SUBSCRIPTION = `subscription($input: GenerateInput!) { generate(input: $input) { __typename } }`;
+
+/** N clients, each on its own socket, each streaming one prompt of TOKENS tokens. */
+async function measureServer(wsUrl: string, N: number): Promise<ServerFigures> {
+  const clients = Array.from({ length: N }, () => createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 }));
+  const runs = await Promise.all(
+    clients.map(async (client, i) => {
+      const start = performance.now();
+      const arrivals: number[] = [];
+      const input = { prompts: [PROMPT], maxTokens: TOKENS, ...SAMPLING, seed: i };
+      for await (const r of client.iterate<{ generate: { __typename: string } }>({ query: SUBSCRIPTION, variables: { input } })) {
+        if (r.errors) throw new Error(JSON.stringify(r.errors));
+        if (r.data?.generate.__typename === 'TokenEvent') arrivals.push(performance.now());
+      }
+      return { start, arrivals };
+    }),
+  );
+  await Promise.all(clients.map((c) => c.dispose()));
+  const first = Math.min(...runs.map((r) => r.start));
+  const last = Math.max(...runs.map((r) => r.arrivals.at(-1) ?? r.start));
+  const tokens = runs.reduce((n, r) => n + r.arrivals.length, 0);
+  const ttft = runs.map((r) => r.arrivals[0] - r.start);
+  const gaps = runs.flatMap((r) => r.arrivals.slice(1).map((t, j) => t - r.arrivals[j]));
+  return {
+    tokensPerS: tokens / ((last - first) / 1000),
+    ttftMs: { p50: percentile(ttft, 50), p99: percentile(ttft, 99) },
+    interTokenMs: { p50: percentile(gaps, 50), p99: percentile(gaps, 99) },
+    tokens,
+  };
+}
+
+/** The bare core: the scheduler's work without the server (B prefills, then batched steps with per-row sampling). */
+function measureCore(model: XlstmModel, tokenizer: Tokenizer, B: number): { tokensPerS: number; stepMs: { p50: number; p99: number } } {
+  const prompt = tokenizer.encode(PROMPT);
+  const rngs = Array.from({ length: B }, (_, i) => promptRng(i, 0));
+  const V = model.dims.V;
+  const t0 = performance.now();
+  const states: ModelState[] = [];
+  let ids: number[] = [];
+  for (let i = 0; i < B; i++) {
+    const out = tf.tidy(() => model.prefill(tf.tensor2d([prompt], undefined, 'int32')) as unknown as tf.TensorContainer) as unknown as {
+      logits: tf.Tensor2D;
+      state: ModelState;
+    };
+    ids.push(sampleToken(out.logits.dataSync() as Float32Array, SAMPLING, rngs[i]).id);
+    out.logits.dispose();
+    states.push(out.state);
+  }
+  let state = tf.tidy(() => concatStates(states) as unknown as tf.TensorContainer) as unknown as ModelState;
+  states.forEach(disposeState);
+  const steps: number[] = [];
+  for (let s = 1; s < TOKENS; s++) {
+    const ts = performance.now();
+    const prev = state;
+    const out = tf.tidy(() => model.step(tf.tensor1d(ids, 'int32'), prev) as unknown as tf.TensorContainer) as unknown as {
+      logits: tf.Tensor2D;
+      state: ModelState;
+    };
+    disposeState(prev);
+    state = out.state;
+    const data = out.logits.dataSync() as Float32Array; // sync: as in the scheduler, the logits are read once per step
+    out.logits.dispose();
+    ids = ids.map((_, i) => sampleToken(data.subarray(i * V, (i + 1) * V), SAMPLING, rngs[i]).id);
+    steps.push(performance.now() - ts);
+  }
+  disposeState(state);
+  const secs = (performance.now() - t0) / 1000;
+  return { tokensPerS: (B * TOKENS) / secs, stepMs: { p50: percentile(steps, 50), p99: percentile(steps, 99) } };
+}
+
+const { root, id, cleanup } = await pickCheckpoint();
+const server = await startServer(root, id);
+const wsUrl = server.url.replace(/^http/, 'ws');
+console.log(`server: ${server.url} serving ${id}; ${TOKENS} tokens per subscription`);
+await measureServer(wsUrl, 1); // warm-up: compiles kernels, opens the first sockets
+const served: Record<number, ServerFigures> = {};
+for (const N of BATCHES) {
+  served[N] = await measureServer(wsUrl, N);
+  const f = served[N];
+  console.log(
+    `server N=${N}: ${f.tokensPerS.toFixed(1)} tokens/s, TTFT p50 ${f.ttftMs.p50.toFixed(1)} ms p99 ${f.ttftMs.p99.toFixed(1)} ms, ` +
+      `inter-token p50 ${f.interTokenMs.p50.toFixed(1)} ms p99 ${f.interTokenMs.p99.toFixed(1)} ms`,
+  );
+}
+await server.stop();
+
+const backend = await selectBackend(process.env.XLSTM_BACKEND);
+const loaded = await loadCheckpoint(path.join(root, id));
+const named = new Map([...loaded.tensors].map(([name, t]) => [name, tf.tensor(t.data, t.shape)]));
+const model = XlstmModel.fromNamed(loaded.config, named);
+named.forEach((t) => t.dispose());
+const tokenizer = loaded.tokenizerJson ? Tokenizer.fromJson(loaded.tokenizerJson) : Tokenizer.gpt2();
+measureCore(model, tokenizer, 1);
+const core: Record<number, ReturnType<typeof measureCore>> = {};
+for (const B of BATCHES) {
+  core[B] = measureCore(model, tokenizer, B);
+  console.log(`core   B=${B}: ${core[B].tokensPerS.toFixed(1)} tokens/s, step p50 ${core[B].stepMs.p50.toFixed(1)} ms p99 ${core[B].stepMs.p99.toFixed(1)} ms`);
+}
+model.dispose();
+cleanup();
+
+console.log('\n  N   server tokens/s   core tokens/s   server/core');
+for (const N of BATCHES) {
+  console.log(`${String(N).padStart(3)}   ${served[N].tokensPerS.toFixed(1).padStart(15)}   ${core[N].tokensPerS.toFixed(1).padStart(13)}   ${(served[N].tokensPerS / core[N].tokensPerS).toFixed(2).padStart(11)}`);
+}
+mkdirSync(path.dirname(values.out), { recursive: true });
+writeFileSync(
+  values.out,
+  `${JSON.stringify(
+    {
+      machine: machine(),
+      backend: backend.name,
+      checkpoint: id,
+      config: loaded.config,
+      tokensPerSubscription: TOKENS,
+      sampling: SAMPLING,
+      version: (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version,
+      results: BATCHES.map((N) => ({ concurrency: N, server: served[N], core: core[N], serverOverCore: served[N].tokensPerS / core[N].tokensPerS })),
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`wrote ${values.out}`);

@@ -1,0 +1,91 @@
+/**
+ * The composition of the run queue: how config names and inline YAML resolve (config/), how
+ * checkpoint ids resolve to folders, and which tokenizer a run uses. Shared by `xlstm serve`,
+ * `xlstm train` and `xlstm finetune`.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { loadCheckpoint, parseCheckpointConfig } from '../checkpoint/index.ts';
+import { parseLlmConfig } from '../config/index.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { RunQueue, type CheckpointRef, type ConfigResolver, type RunQueueOptions, type TextCodec } from '../train/index.ts';
+import type { Store } from '../store/index.ts';
+import { XlstmError } from '../util/errors.ts';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * `config` is a file name under `configDir` (without .yaml), or inline YAML (anything with a
+ * newline or a colon); null means the defaults. Overrides apply after it, then strict validation.
+ */
+export function configResolver(configDir: string): ConfigResolver {
+  return async ({ config, overrides }) => {
+    if (config === null || config.trim() === '') return parseLlmConfig('{}', 'defaults', { overrides });
+    if (NAME.test(config) && !config.includes(':')) {
+      const file = path.join(configDir, `${config}.yaml`);
+      const text = await readFile(file, 'utf8').catch(() => null);
+      if (text === null) {
+        throw new XlstmError('INVALID_CONFIG', `config expected the name of a file under ${configDir} or inline YAML, but got ${JSON.stringify(config)}, which is neither. Hint: list names with the configs query.`);
+      }
+      return parseLlmConfig(text, `${config}.yaml`, { overrides });
+    }
+    return parseLlmConfig(config, 'inline config', { overrides });
+  };
+}
+
+/**
+ * Checkpoint ids are folder names under `root`; with `allowPaths` (the command line) a value that
+ * looks like a path names a checkpoint folder anywhere.
+ */
+export function checkpointFinder(root: string, options: { readonly allowPaths?: boolean } = {}): (idOrDir: string) => Promise<CheckpointRef> {
+  return async (value) => {
+    const looksLikePath = value.includes('/') || value.includes(path.sep) || value.startsWith('.');
+    let dir: string;
+    if (options.allowPaths && looksLikePath) dir = path.resolve(value);
+    else if (ID.test(value) && !value.includes('..')) dir = path.join(root, value);
+    else {
+      throw new XlstmError('INVALID_INPUT', `checkpoint expected a checkpoint id (a folder name of letters, digits, '.', '_' or '-'), but got ${JSON.stringify(value)}. Hint: list ids with the checkpoints query.`);
+    }
+    const weights = await stat(path.join(dir, 'model.safetensors')).catch(() => null);
+    if (!weights?.isFile()) {
+      throw new XlstmError('CHECKPOINT_NOT_FOUND', `checkpoint expected ${looksLikePath ? 'a checkpoint folder' : `the id of a checkpoint under ${root}`}, but got ${JSON.stringify(value)}. Hint: list ids with the checkpoints query.`);
+    }
+    const configFile = path.join(dir, 'config.yaml');
+    const text = await readFile(configFile, 'utf8').catch(() => {
+      throw new XlstmError('CHECKPOINT_CORRUPT', `${configFile} expected to exist, but it is missing.`);
+    });
+    return { id: path.basename(dir), dir, config: parseCheckpointConfig(text, configFile).config };
+  };
+}
+
+/** GPT-2 for fresh runs; a fine-tune keeps its base checkpoint's tokenizer. */
+export async function defaultCodec(base: CheckpointRef | null): Promise<TextCodec> {
+  if (!base) return Tokenizer.gpt2();
+  const { tokenizerJson } = await loadCheckpoint(base.dir);
+  return tokenizerJson === null ? Tokenizer.gpt2() : Tokenizer.fromJson(tokenizerJson);
+}
+
+export interface QueueSetup {
+  readonly store: Store;
+  readonly checkpointsRoot: string;
+  readonly configDir: string;
+  readonly workDir: string;
+  readonly allowPaths?: boolean;
+  readonly backend?: string | null;
+  readonly log?: (line: string) => void;
+  readonly codecFor?: RunQueueOptions['codecFor'];
+}
+
+export function createRunQueue(setup: QueueSetup): RunQueue {
+  return new RunQueue({
+    store: setup.store,
+    checkpointsRoot: setup.checkpointsRoot,
+    resolveConfig: configResolver(setup.configDir),
+    findCheckpoint: checkpointFinder(setup.checkpointsRoot, { allowPaths: setup.allowPaths }),
+    codecFor: setup.codecFor ?? defaultCodec,
+    workDir: setup.workDir,
+    backend: setup.backend ?? null,
+    log: setup.log,
+  });
+}

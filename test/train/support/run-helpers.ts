@@ -1,0 +1,31 @@
+/** Helpers for training tests: temp folders, collecting a run's events, reading a checkpoint's weights. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadCheckpoint } from '../../../src/checkpoint/index.ts';
+import { train, type ProgressEvent, type TrainingRun } from '../../../src/train/index.ts';
+
+export const tempDir = (label: string): string => mkdtempSync(path.join(tmpdir(), `xlstm-${label}-`));
+
+/** Runs to the end; `stopWhen` aborts the run as soon as it returns true for an event. */
+export async function collect(run: TrainingRun, stopWhen: (e: ProgressEvent) => boolean = () => false): Promise<ProgressEvent[]> {
+  const controller = new AbortController();
+  const events: ProgressEvent[] = [];
+  for await (const event of train(run, controller.signal)) {
+    events.push(event);
+    if (stopWhen(event)) controller.abort();
+  }
+  return events;
+}
+
+/** Largest absolute difference between two checkpoints' tensors (which must have the same names). */
+export async function maxWeightDiff(dirA: string, dirB: string): Promise<number> {
+  const [a, b] = await Promise.all([loadCheckpoint(dirA), loadCheckpoint(dirB)]);
+  let diff = 0;
+  for (const [name, ta] of a.tensors) {
+    const tb = b.tensors.get(name);
+    if (!tb) throw new Error(`${dirB} lacks ${name}`);
+    for (let i = 0; i < ta.data.length; i++) diff = Math.max(diff, Math.abs(ta.data[i] - tb.data[i]));
+  }
+  return diff;
+}
