@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { loadCheckpoint, parseCheckpointConfig } from '../checkpoint/index.ts';
-import { parseLlmConfig } from '../config/index.ts';
+import { loadLlmConfig, parseLlmConfig } from '../config/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { RunQueue, type CheckpointRef, type ConfigResolver, type RunQueueOptions, type TextCodec } from '../train/index.ts';
 import type { Store } from '../store/index.ts';
@@ -19,9 +19,11 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  * `config` is a file name under `configDir` (without .yaml), or inline YAML (anything with a
  * newline or a colon); null means the defaults. Overrides apply after it, then strict validation.
  */
-export function configResolver(configDir: string): ConfigResolver {
+export function configResolver(configDir: string, options: { readonly allowPaths?: boolean } = {}): ConfigResolver {
   return async ({ config, overrides }) => {
     if (config === null || config.trim() === '') return parseLlmConfig('{}', 'defaults', { overrides });
+    // The command line names files: config/llm.yaml, ./mine.yml.
+    if (options.allowPaths && /\.ya?ml$/.test(config) && !config.includes('\n')) return loadLlmConfig(config, { overrides });
     if (NAME.test(config) && !config.includes(':')) {
       const file = path.join(configDir, `${config}.yaml`);
       const text = await readFile(file, 'utf8').catch(() => null);
@@ -81,7 +83,7 @@ export function createRunQueue(setup: QueueSetup): RunQueue {
   return new RunQueue({
     store: setup.store,
     checkpointsRoot: setup.checkpointsRoot,
-    resolveConfig: configResolver(setup.configDir),
+    resolveConfig: configResolver(setup.configDir, { allowPaths: setup.allowPaths }),
     findCheckpoint: checkpointFinder(setup.checkpointsRoot, { allowPaths: setup.allowPaths }),
     codecFor: setup.codecFor ?? defaultCodec,
     workDir: setup.workDir,

@@ -55,6 +55,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const metrics = createMetrics();
   const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: id, limits, observer: metrics.observer });
   const loaded = await serving.loadDefault();
+  const playground = values['no-playground'] ? null : new Playground();
   const server = await ApiServer.create({
     serving,
     configs: configFolderSource(CONFIG_DIR),
@@ -62,7 +63,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     version: packageVersion(),
     backend: () => backend.name,
     exposeInternals: process.env.NODE_ENV === 'development',
-    playground: values['no-playground'] ? null : new Playground(),
+    playground,
   });
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -70,6 +71,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   });
   const url = await server.listen(port, host);
   log(`serving checkpoint ${loaded} at ${url} (ws ${url.replace(/^http/, 'ws')}; open it in a browser for the playground)`);
+  // Bundle the playground now (only when missing or stale) rather than on the first visit.
+  playground?.prepare().catch((e: unknown) => log(`playground unavailable: ${(e as Error).message}`));
   const received = await signal;
   log(`${received}: draining (no new work; open streams end with CANCELLED)`);
   await server.drain();

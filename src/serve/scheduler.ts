@@ -32,6 +32,11 @@ export interface SequenceHandle {
 export interface SchedulerOptions {
   readonly maxActive: number;
   readonly maxQueued: number;
+  /**
+   * Prefills per iteration while a batch is running (default 1): each prefill stalls every running stream, so
+   * they are spread over steps. An idle scheduler prefills everything waiting at once.
+   */
+  readonly prefillsPerStep?: number;
   /** A token id never to sample (the padding token): its logit is set to -Infinity. */
   readonly suppressToken?: number;
   readonly observer: ServeObserver;
@@ -150,7 +155,8 @@ export class Scheduler {
   private async admit(): Promise<void> {
     const joined: Sequence[] = [];
     const states: ModelState[] = [];
-    while (this.queue.length > 0 && this.active.length + joined.length < this.options.maxActive) {
+    let budget = this.active.length > 0 ? (this.options.prefillsPerStep ?? 1) : Infinity;
+    while (this.queue.length > 0 && this.active.length + joined.length < this.options.maxActive && budget-- > 0) {
       const seq = this.queue.shift() as Sequence;
       let prefilled: { logits: tf.Tensor2D; state: ModelState };
       let row: Float32Array;

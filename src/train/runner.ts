@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { configToObject, type ModelConfig } from '../core/index.ts';
 import { validateDataset } from '../data/index.ts';
-import { isTerminal, type MetricRecord, type Page, type PageArgs, type RunError, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.ts';
+import { isTerminal, type CheckpointRecord, type MetricRecord, type Page, type PageArgs, type RunError, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.ts';
 import { isXlstmError, XlstmError } from '../util/errors.ts';
 import { train, type TrainingRun } from './loop.ts';
 import type { ProgressEvent } from './progress.ts';
@@ -129,6 +129,11 @@ export class RunQueue {
     return this.options.store.runs.metrics(id);
   }
 
+  /** The checkpoints a run wrote that still exist, newest first. */
+  checkpointsOf(id: string): CheckpointRecord[] {
+    return this.options.store.checkpoints.list({ runId: id, first: 100 }).items;
+  }
+
   /** Runs queued or running. */
   get depth(): number {
     return this.waiting.length + this.active.size;
@@ -138,6 +143,21 @@ export class RunQueue {
   progress(id: string): AsyncIterableIterator<RunUpdate> {
     const record = this.options.store.runs.require(id);
     return this.events.subscribe(id, { runId: id, phase: record.phase, event: null, error: record.phase === 'FAILED' ? record.error : null });
+  }
+
+  /**
+   * Executes one run now, in this process, without starting the queue (the command line's path:
+   * other runs in the store are left to the server). Resolves with its final record.
+   */
+  async runOne(id: string): Promise<RunRecord> {
+    if (this.started) throw new XlstmError('RUN_STATE', `runOne expected a queue that was not started, but this one works its queue. Hint: wait with settled(${JSON.stringify(id)}).`);
+    this.waiting = this.waiting.filter((w) => w !== id);
+    const record = this.options.store.runs.require(id);
+    const controller = new AbortController();
+    const done = this.execute(record, controller.signal).finally(() => this.active.delete(id));
+    this.active.set(id, { controller, done });
+    await done;
+    return this.options.store.runs.require(id);
   }
 
   /** Resolves once the run is no longer active here (for tests and the CLI). */
@@ -206,8 +226,9 @@ export class RunQueue {
     const { id } = record;
     const log = this.options.log ?? (() => {});
     try {
-      const current = record.phase === 'QUEUED' ? this.apply(id, { type: 'start', at: now() }) : record;
-      this.publish(current, null);
+      // apply() publishes the phase change; a recovered RUNNING run announces itself here.
+      if (record.phase === 'QUEUED') this.apply(id, { type: 'start', at: now() });
+      else this.publish(record, null);
       const run = await this.trainingRun(record);
       log(`run ${id}: ${run.resumeFrom ? `resuming from ${run.resumeFrom}` : 'starting'}`);
       for await (const event of train(run, signal)) {
@@ -229,7 +250,9 @@ export class RunQueue {
   /** The loop's view of a stored run: config, tokenizer, base, and the checkpoint to resume from. */
   private async trainingRun(record: RunRecord): Promise<TrainingRun> {
     const stored = record.config as StoredConfig;
-    const base = record.baseCheckpointId ? await this.options.findCheckpoint(record.baseCheckpointId) : null;
+    // The request names the base as it was given (an id, or a folder on the command line).
+    const baseRef = record.baseCheckpointId ? ((stored.request as FineTuneRequest).checkpoint ?? record.baseCheckpointId) : null;
+    const base = baseRef ? await this.options.findCheckpoint(baseRef) : null;
     const last = this.options.store.checkpoints.get(lastId(record.id));
     const resumeFrom = last && existsSync(path.join(last.path, 'optimizer.safetensors')) ? last.path : null;
     return {

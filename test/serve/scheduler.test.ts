@@ -196,6 +196,27 @@ describe('Scheduler', () => {
     await scheduler.close();
   });
 
+  it('spreads prefills over steps while a batch runs, one joiner per step by default', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 8, observer: NOOP_OBSERVER });
+    const counts: number[] = [];
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const long = run([1], 12, 1, (n) => {
+      counts.push(scheduler.activeCount);
+      if (n === 2) started();
+    });
+    scheduler.submit([long.spec]);
+    await running;
+    const joiners = [run([2], 20, 2), run([3], 20, 3), run([4], 20, 4)];
+    scheduler.submit(joiners.map((r) => r.spec));
+    await long.end;
+    // The batch grows by at most one row per step.
+    const growth = counts.slice(1).map((c, i) => c - counts[i]);
+    expect(Math.max(...growth)).toBe(1);
+    expect(counts.at(-1)).toBe(4);
+    await scheduler.close();
+  });
+
   it('refuses work after close', async () => {
     const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 0, observer: NOOP_OBSERVER });
     await scheduler.close();

@@ -95,8 +95,8 @@ export const GENERATE = `subscription Generate($input: GenerateInput!) {
 export type EventJson = Record<string, unknown> & { __typename: string };
 
 /** Every result of one subscription until it completes. */
-export async function subscribeAll(client: Client, input: Record<string, unknown>): Promise<FormattedExecutionResult<{ generate: EventJson }>[]> {
-  const results: FormattedExecutionResult<{ generate: EventJson }>[] = [];
+export async function subscribeAll(client: Client, input: Record<string, unknown>): Promise<FormattedExecutionResult<{ generate: EventJson }, unknown>[]> {
+  const results: FormattedExecutionResult<{ generate: EventJson }, unknown>[] = [];
   for await (const r of client.iterate<{ generate: EventJson }>({ query: GENERATE, variables: { input } })) results.push(r);
   return results;
 }

@@ -86,8 +86,18 @@ export async function ensurePlayground(dir: string = PLAYGROUND_DIR): Promise<vo
   if (!(await isBundleCurrent(dir))) await buildPlayground(dir);
 }
 
+// `npm run build:playground` (also run by prestart). Without esbuild (an install without devDependencies) it
+// only warns: the server then answers the playground's assets with 503 and this hint, and the API still runs.
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const started = Date.now();
-  await ensurePlayground();
-  console.log(`playground bundle ready in ${PLAYGROUND_DIR} (${Date.now() - started} ms)`);
+  const hasEsbuild = await import('esbuild').then(
+    () => true,
+    () => false,
+  );
+  if (!hasEsbuild) {
+    console.warn('playground not bundled: esbuild (a devDependency) is not installed. Hint: npm install, then npm run build:playground.');
+  } else {
+    await ensurePlayground();
+    console.log(`playground bundle ready in ${PLAYGROUND_DIR} (${Date.now() - started} ms)`);
+  }
 }

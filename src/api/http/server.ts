@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 import type { Serving } from '../../serve/index.ts';
+import { XlstmError } from '../../util/errors.ts';
 import { buildApiSchema, createErrorFormatter, type ApiContext, type ConfigSource, type ServerInfo } from '../schema/index.ts';
 import { handleGraphQL } from './apollo-handler.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -100,9 +101,16 @@ export class ApiServer {
 
   async listen(port: number, host = '127.0.0.1'): Promise<string> {
     await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
+      const fail = (e: NodeJS.ErrnoException): void => {
+        reject(
+          e.code === 'EADDRINUSE' || e.code === 'EACCES'
+            ? new XlstmError('INVALID_CONFIG', `the port expected to be free for ${host}:${port}, but got ${e.code}. Hint: pick another with --port or XLSTM_PORT (0 takes any free port).`, { cause: e })
+            : e,
+        );
+      };
+      this.http.once('error', fail);
       this.http.listen(port, host, () => {
-        this.http.off('error', reject);
+        this.http.off('error', fail);
         resolve();
       });
     });

@@ -28,7 +28,15 @@ export interface SubscriptionOptions {
 }
 
 export function attachSubscriptions(server: Server, options: SubscriptionOptions): SubscriptionServer {
-  const wss = new WebSocketServer({ server, path: '/graphql' });
+  // noServer: the HTTP server's own errors (a port in use) stay the HTTP server's, not the WebSocket server's.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
   let open = 0;
   let waiters: Array<() => void> = [];
   const settle = (): void => {

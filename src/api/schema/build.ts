@@ -8,9 +8,10 @@ import { ConfigResolver } from './configs/config.resolver.ts';
 import { GenerateResolver } from './generate/generate.resolver.ts';
 import { HealthResolver } from './health/health.resolver.ts';
 import { ModelResolver } from './models/model.resolver.ts';
+import { RunResolver } from './runs/run.resolver.ts';
 import { validateArgument } from './validation.ts';
 
-export const RESOLVERS = [CheckpointResolver, ConfigResolver, GenerateResolver, HealthResolver, ModelResolver] as const;
+export const RESOLVERS = [CheckpointResolver, ConfigResolver, GenerateResolver, HealthResolver, ModelResolver, RunResolver] as const;
 
 let built: Promise<GraphQLSchema> | null = null;
 

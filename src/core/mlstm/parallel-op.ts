@@ -22,9 +22,10 @@ function decay(i: tf.Tensor3D, f: tf.Tensor3D) {
   const T = i.shape[2];
   const b = tf.cumsum(logSigmoid(f), 2); // [B, nh, T]
   const pos = tf.range(0, T, 1, 'int32');
-  const causal = tf.greaterEqual(tf.reshape(pos, [T, 1]), tf.reshape(pos, [1, T])); // [T, T]
-  const raw = tf.add(tf.sub(tf.expandDims(b, 3), tf.expandDims(b, 2)), tf.expandDims(i, 2)); // [B, nh, T, T]
-  const logD = tf.where(causal, raw, tf.fill(raw.shape, -Infinity));
+  // 0 on and below the diagonal, -inf above: added, it masks with a broadcasting add (tf.where
+  // would broadcast its condition through Tile, slow on wasm).
+  const future = tf.where(tf.greater(tf.reshape(pos, [1, T]), tf.reshape(pos, [T, 1])), tf.fill([T, T], -Infinity), tf.zeros([T, T]));
+  const logD = tf.add(tf.add(tf.sub(tf.expandDims(b, 3), tf.expandDims(b, 2)), tf.expandDims(i, 2)), future); // [B, nh, T, T]
   const m = tf.max(logD, 3); // [B, nh, T]
   const D = tf.exp(tf.sub(logD, tf.expandDims(m, 3)));
   const floor = tf.exp(tf.minimum(tf.neg(m), NORM_EXP_CAP));

@@ -16,9 +16,8 @@ export function mlstmParallel(x: MlstmCellInput, state: MlstmCellState | null, w
   const [B, nh, T, dh] = q.shape;
   const b = tf.cumsum(logSigmoid(f), 2) as tf.Tensor3D; // [B, nh, T]
   const pos = tf.range(0, T, 1, 'int32');
-  const causal = tf.greaterEqual(tf.reshape(pos, [T, 1]), tf.reshape(pos, [1, T])); // [T, T]
-  const raw = tf.add(tf.sub(tf.expandDims(b, 3), tf.expandDims(b, 2)), tf.expandDims(i, 2)); // [B, nh, T, T]
-  const logD = tf.where(causal, raw, tf.fill(raw.shape, -Infinity));
+  const future = tf.where(tf.greater(tf.reshape(pos, [1, T]), tf.reshape(pos, [T, 1])), tf.fill([T, T], -Infinity), tf.zeros([T, T]));
+  const logD = tf.add(tf.add(tf.sub(tf.expandDims(b, 3), tf.expandDims(b, 2)), tf.expandDims(i, 2)), future); // [B, nh, T, T]
   let m = tf.max(logD, 3) as tf.Tensor3D; // [B, nh, T]
   // Weight of the carried state in row t, before stabilising: b_t + m_prev.
   const carried = state ? tf.add(b, tf.expandDims(state.m, 2)) : null;

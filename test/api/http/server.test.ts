@@ -53,6 +53,20 @@ describe('generate over graphql-ws', () => {
     await until(async () => (await activeSequences()) === 0, 'the cancelled sequence to leave the batch');
   });
 
+  it('cancels a stream when its client closes the socket', async () => {
+    const client = t.client();
+    let firstToken!: () => void;
+    const started = new Promise<void>((r) => (firstToken = r));
+    client.subscribe(
+      { query: GENERATE, variables: { input: { prompts: ['closing'], maxTokens: 1000 } } },
+      { next: () => firstToken(), error: () => {}, complete: () => {} },
+    );
+    await started;
+    expect(await activeSequences()).toBe(1);
+    await client.dispose();
+    await until(async () => (await activeSequences()) === 0, 'the closed client’s sequence to leave the batch');
+  });
+
   it('gives eight concurrent clients exactly what each prompt gets alone with the same seed', async () => {
     const inputs = Array.from({ length: 8 }, (_, i) => ({
       prompts: [['Hello', 'The cat sat on', 'A', 'In 1999 the', 'Once upon a time there was', 'x', 'Dear diary,', 'GraphQL'][i]],
