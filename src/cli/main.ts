@@ -1,4 +1,6 @@
 /** The `xlstm` command: dispatches to one subcommand and turns platform errors into one-line messages. */
+import { explainBackendError } from '../backend/errors.ts';
+import { currentBackend } from '../backend/select.ts';
 import { isXlstmError } from '../util/errors.ts';
 
 const USAGE = `usage: xlstm <command> [options]
@@ -42,7 +44,8 @@ async function main(argv: string[]): Promise<void> {
   await (await load())(rest);
 }
 
-main(process.argv.slice(2)).catch((e: unknown) => {
+main(process.argv.slice(2)).catch((raw: unknown) => {
+  const e = explainBackendError(raw, currentBackend()?.name ?? 'tfjs');
   if (isXlstmError(e)) {
     process.stderr.write(`xlstm: ${e.code}: ${e.message}\n`);
   } else {

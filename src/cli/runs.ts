@@ -3,9 +3,10 @@
  * checkpoint ids resolve to folders, and which tokenizer a run uses. Shared by `xlstm serve`,
  * `xlstm train` and `xlstm finetune`.
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCheckpoint, parseCheckpointConfig } from '../checkpoint/index.ts';
+import { parseCheckpointConfig } from '../checkpoint/index.ts';
 import { loadLlmConfig, parseLlmConfig } from '../config/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { RunQueue, type CheckpointRef, type ConfigResolver, type RunQueueOptions, type TextCodec } from '../train/index.ts';
@@ -61,11 +62,22 @@ export function checkpointFinder(root: string, options: { readonly allowPaths?: 
   };
 }
 
+/** Tokenizers built from checkpoints, by the sha256 of their tokenizer.json (building one takes seconds). */
+const codecs = new Map<string, TextCodec>();
+
 /** GPT-2 for fresh runs; a fine-tune keeps its base checkpoint's tokenizer. */
 export async function defaultCodec(base: CheckpointRef | null): Promise<TextCodec> {
   if (!base) return Tokenizer.gpt2();
-  const { tokenizerJson } = await loadCheckpoint(base.dir);
-  return tokenizerJson === null ? Tokenizer.gpt2() : Tokenizer.fromJson(tokenizerJson);
+  const json = await readFile(path.join(base.dir, 'tokenizer.json'), 'utf8').catch(() => null);
+  // A checkpoint without tokenizer.json (the PyTorch reference writes none) was trained with GPT-2's.
+  if (json === null) return Tokenizer.gpt2();
+  const key = createHash('sha256').update(json).digest('hex');
+  let codec = codecs.get(key);
+  if (!codec) {
+    codec = json === Tokenizer.gpt2().toJson() ? Tokenizer.gpt2() : Tokenizer.fromJson(json);
+    codecs.set(key, codec);
+  }
+  return codec;
 }
 
 export interface QueueSetup {

@@ -31,6 +31,8 @@ export interface ApiServerOptions {
   readonly playground?: Playground | null;
   /** How long draining waits for open streams to deliver their last events. */
   readonly drainTimeoutMs?: number;
+  /** More services for resolvers, spread into every request's context (the training run queue: `{ runs }`). */
+  readonly extraContext?: Readonly<Record<string, unknown>>;
 }
 
 const DRAINING = 'the server expected to accept new work, but it is shutting down. Hint: retry against another instance or after the restart.';
@@ -153,7 +155,7 @@ export class ApiServer {
       uptimeSeconds: () => (Date.now() - this.startedAt) / 1000,
       phase: () => this.current.phase,
     };
-    return { serving: this.options.serving, configs: this.options.configs, server: info };
+    return { ...this.options.extraContext, serving: this.options.serving, configs: this.options.configs, server: info };
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -4,10 +4,10 @@ import { it } from 'vitest';
 import { Rng } from '../../../src/util/rng.ts';
 import { checkExact, checkGradient, describeOnBackends, normal, spaced, uniform } from './check.ts';
 
-const AXES: Array<number | number[] | null> = [null, 0, -1, [0, 2], [1]];
+const AXES: Array<number | number[] | undefined> = [undefined, 0, -1, [0, 2], [1]];
 
 describeOnBackends('reduction gradients', () => {
-  const ops: Array<[string, (x: tf.Tensor, axis: number | number[] | null, keep: boolean) => tf.Tensor]> = [
+  const ops: Array<[string, (x: tf.Tensor, axis: number | number[] | undefined, keep: boolean) => tf.Tensor]> = [
     ['sum', (x, a, k) => tf.sum(x, a, k)],
     ['mean', (x, a, k) => tf.mean(x, a, k)],
     ['max', (x, a, k) => tf.max(x, a, k)],
@@ -17,7 +17,7 @@ describeOnBackends('reduction gradients', () => {
   for (const [name, op] of ops) {
     for (const axis of AXES) {
       for (const keep of [false, true]) {
-        it(`${name} over ${JSON.stringify(axis)}${keep ? ' keepDims' : ''}`, () => {
+        it(`${name} over ${axis === undefined ? 'all axes' : JSON.stringify(axis)}${keep ? ' keepDims' : ''}`, () => {
           const rng = new Rng(61);
           // max/min need inputs without near-ties; prod wants factors of moderate size.
           const x =

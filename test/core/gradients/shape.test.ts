@@ -5,7 +5,6 @@ import { Rng } from '../../../src/util/rng.ts';
 import { checkGradient, describeOnBackends, normal } from './check.ts';
 
 describeOnBackends('shape gradients', () => {
-  // Each case multiplies by a fixed weight afterwards only through the random dy of the check.
   const cases: Array<[string, number[], (x: tf.Tensor) => tf.Tensor]> = [
     ['reshape with -1', [2, 3, 2], (x) => tf.reshape(x, [3, -1])],
     ['expandDims', [2, 3], (x) => tf.expandDims(x, 1)],
