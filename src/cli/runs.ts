@@ -87,6 +87,8 @@ export interface QueueSetup {
   readonly workDir: string;
   readonly allowPaths?: boolean;
   readonly backend?: string | null;
+  /** Gradients in worker processes even for one device: what a server wants (see TrainingRun.isolate). */
+  readonly isolate?: boolean;
   readonly log?: (line: string) => void;
   readonly codecFor?: RunQueueOptions['codecFor'];
 }
@@ -100,6 +102,7 @@ export function createRunQueue(setup: QueueSetup): RunQueue {
     codecFor: setup.codecFor ?? defaultCodec,
     workDir: setup.workDir,
     backend: setup.backend ?? null,
+    isolate: setup.isolate,
     log: setup.log,
   });
 }

@@ -33,10 +33,12 @@ export interface SchedulerOptions {
   readonly maxActive: number;
   readonly maxQueued: number;
   /**
-   * Prefills per iteration while a batch is running (default 1): each prefill stalls every running stream, so
-   * they are spread over steps. An idle scheduler prefills everything waiting at once.
+   * While a batch runs, each iteration prefills waiting prompts for up to this multiple of the last step's
+   * time (at least one prompt; default 1): every prefill stalls the running streams, so a burst of arrivals is
+   * spread over steps, and long steps (big batches) let more prompts in at a time. An idle scheduler prefills
+   * everything waiting at once.
    */
-  readonly prefillsPerStep?: number;
+  readonly prefillTimeRatio?: number;
   /** A token id never to sample (the padding token): its logit is set to -Infinity. */
   readonly suppressToken?: number;
   readonly observer: ServeObserver;
@@ -60,6 +62,7 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   private readonly loop: Promise<void>;
   private steps = 0;
+  private lastStepMs = 0;
 
   constructor(
     private readonly model: XlstmModel,
@@ -155,9 +158,19 @@ export class Scheduler {
   private async admit(): Promise<void> {
     const joined: Sequence[] = [];
     const states: ModelState[] = [];
-    let budget = this.active.length > 0 ? (this.options.prefillsPerStep ?? 1) : Infinity;
-    while (this.queue.length > 0 && this.active.length + joined.length < this.options.maxActive && budget-- > 0) {
+    const budgetMs = this.active.length > 0 ? this.lastStepMs * (this.options.prefillTimeRatio ?? 1) : Infinity;
+    const started = performance.now();
+    let prefills = 0;
+    while (
+      this.queue.length > 0 &&
+      this.active.length + joined.length < this.options.maxActive &&
+      (prefills++ === 0 || performance.now() - started < budgetMs)
+    ) {
       const seq = this.queue.shift() as Sequence;
+      if (seq.cancelled) {
+        this.finish(seq, { kind: 'cancelled' });
+        continue;
+      }
       let prefilled: { logits: tf.Tensor2D; state: ModelState };
       let row: Float32Array;
       try {
@@ -197,6 +210,7 @@ export class Scheduler {
 
   private async step(): Promise<void> {
     const B = this.active.length;
+    const started = performance.now();
     const tokens = Int32Array.from(this.active, (s) => s.lastToken);
     const previous = this.state as ModelState;
     const { logits, state } = tidy(() => this.model.step(tf.tensor1d(tokens, 'int32'), previous));
@@ -212,6 +226,7 @@ export class Scheduler {
     this.steps++;
     const V = data.length / B;
     const now = performance.now();
+    this.lastStepMs = now - started;
     const keep: number[] = [];
     let sampled = 0;
     this.active.forEach((seq, i) => {

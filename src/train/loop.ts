@@ -36,6 +36,11 @@ export interface TrainingRun {
   readonly form?: FormName;
   /** tfjs backend for worker processes (devices > 1); null: their first available. */
   readonly backend?: string | null;
+  /**
+   * Compute gradients in worker processes even for one device, so that this process (a server)
+   * stays responsive during a step; it then only applies updates and evaluates.
+   */
+  readonly isolate?: boolean;
   /** Recorded in every checkpoint's meta.json. */
   readonly provenance?: Provenance;
 }
@@ -126,7 +131,7 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
     });
     const devices = cfg.trainer.devices;
     engine =
-      devices > 1
+      devices > 1 || run.isolate === true
         ? await WorkerPool.start({ devices, model, padId: codec.padId, form, backend: run.backend ?? null })
         : new LocalEngine(model, codec.padId, form);
     const names = weightEntries(model.weights).map(([name]) => name);

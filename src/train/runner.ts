@@ -47,6 +47,8 @@ export interface RunQueueOptions {
   readonly concurrency?: number;
   /** tfjs backend for worker processes. */
   readonly backend?: string | null;
+  /** Gradients in worker processes even for devices 1 (a server keeps answering during steps). */
+  readonly isolate?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -264,6 +266,7 @@ export class RunQueue {
       base: base ? { id: base.id, dir: base.dir } : null,
       resumeFrom,
       backend: this.options.backend ?? null,
+      isolate: this.options.isolate === true,
       provenance: {
         command: record.kind === 'TRAIN' ? 'startTraining' : 'startFineTune',
         data: stored.resolved.data.root,

@@ -196,8 +196,8 @@ describe('Scheduler', () => {
     await scheduler.close();
   });
 
-  it('spreads prefills over steps while a batch runs, one joiner per step by default', async () => {
-    const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 8, observer: NOOP_OBSERVER });
+  it('spreads prefills over steps while a batch runs (one joiner per step with no prefill time budget)', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 8, prefillTimeRatio: 0, observer: NOOP_OBSERVER });
     const counts: number[] = [];
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));

@@ -145,6 +145,20 @@ describe('train()', () => {
     expect(existsSync(path.join(root, 'nan-last'))).toBe(false);
   });
 
+  it('should leave no tensors behind after a run with evaluations, samples and checkpoints', async () => {
+    const root = tempDir('leak');
+    const before = tf.memory().numTensors;
+    const events = await collect(
+      run('leak', root, {
+        trainer: { max_steps: 2, val_check_interval: 1, checkpoint: { save_last: true, save_top_k: 1, every_n_steps: 1, dir: 'x' } },
+        inference: { prompts: ['abca', 'hg'], token_lim: 5 },
+      }),
+    );
+    expect(evals(events).map((e) => e.samples.length)).toEqual([2, 2, 2]);
+    expect(evals(events)[1].samples[0]).toMatch(/^abca[a-zA-Z0-9|_]{0,5}$/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('should split a step over accumulated micro-batches without changing the update', async () => {
     const root = tempDir('accumulate');
     const save = { save_last: true, save_top_k: 0, every_n_steps: 0, dir: 'x' };

@@ -61,6 +61,17 @@ describe('data-parallel workers', () => {
     expect(await waitUntil(() => start.workerPids.every((pid) => !alive(pid)), 5_000)).toBe(true);
   });
 
+  it('should compute in one worker process when isolated, with the same result as in process', async () => {
+    const root = tempDir('isolate');
+    const isolated = await collect({ ...run('apart', root, 1), isolate: true });
+    const start = isolated[0] as StartEvent;
+    expect(start.devices).toBe(1);
+    expect(start.workerPids).toHaveLength(1);
+    expect(start.workerPids[0]).not.toBe(process.pid);
+    await collect(run('inside', root, 1));
+    expect(await maxWeightDiff(path.join(root, 'inside-last'), path.join(root, 'apart-last'))).toBeLessThan(PARALLEL_TOL);
+  });
+
   it('should fail the run cleanly when a worker dies: the others stop and the last checkpoint stays intact', async () => {
     const root = tempDir('dead');
     let pids: readonly number[] = [];
