@@ -5,8 +5,9 @@
  * same invocation with --threads 1 and --threads 2 (OMP_WAIT_POLICY=PASSIVE), keeping its better
  * figure of each. Prints a table and writes bench/results/train.json. Run it on an idle machine.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
 import { loadLlmConfig } from '../src/config/index.ts';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '1' },
     steps: { type: 'string', default: '3' },
     'skip-peer': { type: 'boolean', default: false },
+    one: { type: 'string' },
   },
 });
 const LENGTHS = values.lengths.split(',').map(Number);
@@ -35,10 +37,16 @@ const form = values.form as FormName;
 
 const config = loadLlmConfig('config/llm.yaml');
 const backend = await selectBackend(process.env.XLSTM_BACKEND);
-console.log(`xLSTM training on tfjs ${backend.name} (${backend.detail}); config/llm.yaml model, mLSTM ${form} form`);
+if (values.one === undefined) console.log(`xLSTM training on tfjs ${backend.name} (${backend.detail}); config/llm.yaml model, mLSTM ${form} form`);
 
 /** One warm-up and STEPS timed updates on random tokens; tokens/s = B * T * steps / seconds, as the peer counts. */
-function benchLength(T: number): { sPerStep: number; tokensPerS: number; lastLoss: number } {
+interface Figure {
+  readonly sPerStep: number;
+  readonly tokensPerS: number;
+  readonly lastLoss: number;
+}
+
+function benchLength(T: number): Figure {
   const base = XlstmModel.init(config.model, 0);
   const model = base.asTrainable();
   base.dispose();
@@ -59,10 +67,34 @@ function benchLength(T: number): { sPerStep: number; tokensPerS: number; lastLos
   return { sPerStep: secs / STEPS, tokensPerS: (B * T * STEPS) / secs, lastLoss };
 }
 
-const ours: Record<number, { sPerStep: number; tokensPerS: number; lastLoss: number }> = {};
+/**
+ * Each length runs in its own process: a backend that runs out of memory (wasm aborts outright)
+ * then costs that figure only, recorded with its error, and the next length starts clean.
+ */
+function measureApart(T: number): Figure | { error: string } {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', String(T), '--batch', String(B), '--form', form, '--warmup', String(WARMUP), '--steps', String(STEPS)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1 << 26,
+  });
+  const line = child.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (child.status === 0 && line) return JSON.parse(line) as Figure;
+  const reason = child.stderr.split('\n').find((l) => /Error|status|Aborted/.test(l)) ?? `exit status ${child.status}`;
+  return { error: reason.trim().slice(0, 300) };
+}
+
+if (values.one !== undefined) {
+  // The child: one figure as a JSON line.
+  process.stdout.write(`${JSON.stringify(benchLength(Number(values.one)))}\n`);
+  process.exit(0);
+}
+
+const ours: Record<number, Figure | { error: string }> = {};
 for (const T of LENGTHS) {
-  ours[T] = benchLength(T);
-  console.log(`train B=${B} T=${T}: ${ours[T].sPerStep.toFixed(3)} s/step, ${ours[T].tokensPerS.toFixed(1)} tokens/s (loss ${ours[T].lastLoss.toFixed(3)}; ${tf.memory().numTensors} tensors live)`);
+  const r = measureApart(T);
+  ours[T] = r;
+  if ('error' in r) console.log(`train B=${B} T=${T}: failed (${r.error})`);
+  else console.log(`train B=${B} T=${T}: ${r.sPerStep.toFixed(3)} s/step, ${r.tokensPerS.toFixed(1)} tokens/s (loss ${r.lastLoss.toFixed(3)})`);
 }
 
 let peer: PeerFigures | null = null;
@@ -74,7 +106,9 @@ if (!values['skip-peer']) {
 console.log('\nfigure              ours tokens/s   peer tokens/s   ratio');
 const rows = LENGTHS.map((T) => {
   const theirs = peer?.train[T] ?? null;
-  return { figure: `train B=${B} T=${T}`, ours: ours[T].tokensPerS, peer: theirs, ratio: theirs ? ours[T].tokensPerS / theirs : null };
+  const mine = ours[T];
+  const tokensPerS = 'error' in mine ? null : mine.tokensPerS;
+  return { figure: `train B=${B} T=${T}`, ours: tokensPerS, peer: theirs, ratio: theirs && tokensPerS ? tokensPerS / theirs : null };
 });
 for (const r of rows) {
   const f = (x: number | null, d = 1) => (x === null ? '-' : x.toFixed(d));

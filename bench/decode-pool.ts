@@ -1,0 +1,120 @@
+/**
+ * Greedy decode tokens/s of the reference config through a DecodePool (worker threads, each with its own wasm
+ * backend) beside two in-process loops on one thread: model.step with argmax on the device (benchDecode, as in
+ * bench/core.ts) and model.step with host sampling (sampleToken per row, what the scheduler does today).
+ * 8 warm-up + 64 timed steps each. Prints a table, writes bench/results/decode-pool.json.
+ * Figures are only as quiet as the machine: other jobs on the cores distort them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { selectBackend } from '../src/backend/select.ts';
+import { DecodePool, type RowId } from '../src/serve/decode-pool.ts';
+import { disposeState, GREEDY, keepState, REFERENCE_CONFIG, Rng, sampleToken, XlstmModel, type ModelState } from './lib/core-api.ts';
+import { machine } from './lib/machine.ts';
+import { benchDecode } from './lib/throughput.ts';
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: 'bench/results/decode-pool.json' },
+    batches: { type: 'string', default: '1,8,64' },
+    threads: { type: 'string', default: '1,2' },
+  },
+});
+const BATCHES = values.batches.split(',').map(Number);
+const THREADS = values.threads.split(',').map(Number);
+const WARMUP = 8;
+const STEPS = 64;
+
+interface Figure {
+  msPerStep: number;
+  tokensPerS: number;
+}
+
+/** Greedy with host sampling: the batch's logits are read back and sampled row by row, as the scheduler does. */
+function benchHostSampling(model: XlstmModel, B: number): Figure {
+  const rng = new Rng(B);
+  let tokens = Int32Array.from({ length: B }, () => rng.int(model.dims.V));
+  let state: ModelState = keepState(tf.tidy(() => model.initState(B)));
+  const V = model.dims.V;
+  const one = () => {
+    const out = tf.tidy(() => {
+      const r = model.step(tf.tensor1d(tokens, 'int32'), state);
+      return { logits: r.logits, state: keepState(r.state) };
+    });
+    const logits = out.logits.dataSync() as Float32Array; // sync: the batch's logits [B, V]
+    out.logits.dispose();
+    disposeState(state);
+    state = out.state;
+    tokens = Int32Array.from({ length: B }, (_, i) => sampleToken(logits.subarray(i * V, (i + 1) * V), GREEDY, rng).id);
+  };
+  return time(one, B, () => disposeState(state));
+}
+
+async function benchPool(pool: DecodePool, B: number): Promise<Figure> {
+  const rng = new Rng(B);
+  const admitted = await pool.admit(Array.from({ length: B }, () => ({ tokens: [rng.int(REFERENCE_CONFIG.vocab_size)], sampling: GREEDY, uniform: 0 })));
+  let last = new Map<RowId, number>(admitted.map((a) => [a.row, a.id]));
+  const one = async () => {
+    const out = await pool.step(new Map([...last].map(([row, token]) => [row, { token, sampling: GREEDY, uniform: 0 }])));
+    last = new Map([...out].map(([row, s]) => [row, s.id]));
+  };
+  for (let j = 0; j < WARMUP; j++) await one();
+  const t0 = performance.now();
+  for (let j = 0; j < STEPS; j++) await one();
+  const secs = (performance.now() - t0) / 1000;
+  await pool.retire([...last.keys()]);
+  return { msPerStep: (1000 * secs) / STEPS, tokensPerS: (B * STEPS) / secs };
+}
+
+function time(one: () => void, B: number, cleanup: () => void): Figure {
+  for (let j = 0; j < WARMUP; j++) one();
+  const t0 = performance.now();
+  for (let j = 0; j < STEPS; j++) one();
+  const secs = (performance.now() - t0) / 1000;
+  cleanup();
+  return { msPerStep: (1000 * secs) / STEPS, tokensPerS: (B * STEPS) / secs };
+}
+
+const backend = await selectBackend('wasm');
+const loadBefore = os.loadavg();
+console.log(`decode pool vs in-process, tfjs ${backend.name}; reference config; ${os.availableParallelism()} cores, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+const model = XlstmModel.init(REFERENCE_CONFIG, 0);
+const arrays = model.toArrays();
+
+const inProcess: Record<number, { argmax: Figure; hostSampling: Figure }> = {};
+for (const B of BATCHES) {
+  inProcess[B] = { argmax: benchDecode(model, B, WARMUP, STEPS), hostSampling: benchHostSampling(model, B) };
+  console.log(`in-process B=${B}: argmax ${inProcess[B].argmax.tokensPerS.toFixed(1)} tokens/s, host sampling ${inProcess[B].hostSampling.tokensPerS.toFixed(1)} tokens/s`);
+}
+model.dispose();
+
+const pool: Record<number, Record<number, Figure>> = {};
+for (const threads of THREADS) {
+  const started = performance.now();
+  const p = await DecodePool.create({ config: REFERENCE_CONFIG, arrays, threads });
+  console.log(`pool of ${threads}: ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  pool[threads] = {};
+  try {
+    for (const B of BATCHES) {
+      pool[threads][B] = await benchPool(p, B);
+      console.log(`pool threads=${threads} B=${B}: ${pool[threads][B].msPerStep.toFixed(2)} ms/step, ${pool[threads][B].tokensPerS.toFixed(1)} tokens/s`);
+    }
+  } finally {
+    await p.close();
+  }
+}
+
+console.log(`\n${'B'.padStart(4)}${'in-process argmax'.padStart(20)}${'in-process sampled'.padStart(20)}${THREADS.map((t) => `pool x${t}`.padStart(12)).join('')}   tokens/s`);
+for (const B of BATCHES) {
+  const f = (x: Figure) => x.tokensPerS.toFixed(1);
+  console.log(`${String(B).padStart(4)}${f(inProcess[B].argmax).padStart(20)}${f(inProcess[B].hostSampling).padStart(20)}${THREADS.map((t) => f(pool[t][B]).padStart(12)).join('')}`);
+}
+mkdirSync('bench/results', { recursive: true });
+const note = 'Shared machine: other jobs used the cores during the run, so figures are noisy (load averages recorded).';
+writeFileSync(
+  values.out,
+  `${JSON.stringify({ machine: machine(), backend, config: 'REFERENCE_CONFIG', warmup: WARMUP, steps: STEPS, sampling: 'greedy', loadBefore, loadAfter: os.loadavg(), note, inProcess, pool }, null, 2)}\n`,
+);
+console.log(`\nwrote ${values.out}`);

@@ -1,0 +1,408 @@
+/**
+ * Decoding on every core: worker threads, each with its own tfjs backend and model replica, own disjoint rows of
+ * the batch, and a step runs them all at once. A row's tokens depend neither on its thread nor on its batch
+ * mates, so the pool samples exactly what an in-process model.step loop samples from the same uniforms.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { validateSampling, type ModelConfig, type NamedArray, type SamplingParams } from '../core/index.ts';
+import { XlstmError } from '../util/errors.ts';
+import type { FromWorker, SharedWeights, ToWorker, WorkerInit } from './decode-protocol.ts';
+
+/** A sequence's handle in the pool: never reused, so a stale id cannot reach another sequence. */
+export type RowId = number;
+
+export interface DecodePoolOptions {
+  readonly config: ModelConfig;
+  readonly arrays: ReadonlyMap<string, NamedArray>;
+  /** Worker threads; default os.availableParallelism(). */
+  readonly threads?: number;
+  /** The tfjs backend of every worker; default wasm (the fastest host backend; one thread each under Node). */
+  readonly backend?: 'wasm' | 'cpu';
+  /** A token id never to sample (the padding token): its logit is set to -Infinity. */
+  readonly suppressToken?: number;
+  /** Told once when a worker dies; from then on every call rejects with the same error. */
+  readonly onFailure?: (error: XlstmError) => void;
+}
+
+export interface AdmitRequest {
+  readonly tokens: readonly number[];
+  readonly sampling: SamplingParams;
+  /** The sequence's next uniform draw in [0, 1): sampleToken consumes exactly one per token, greedy included. */
+  readonly uniform: number;
+}
+
+export interface StepInput {
+  readonly token: number;
+  readonly sampling: SamplingParams;
+  readonly uniform: number;
+}
+
+export interface Sampled {
+  readonly id: number;
+  readonly logprob: number;
+}
+
+interface Pending {
+  resolve(message: FromWorker): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  readonly index: number;
+  readonly thread: Worker;
+  /** The worker's rows in its state's order. */
+  rows: RowId[];
+  readonly pending: Map<number, Pending>;
+  lastError: string | null;
+  readonly exited: Promise<void>;
+}
+
+const WORKER = new URL('./decode-worker.ts', import.meta.url).href;
+
+/**
+ * Node 20 ignores `--import` in a worker's execArgv, so each thread registers tsx itself before loading the
+ * TypeScript entry; tsx is resolved from this file, so any working directory works.
+ */
+function bootstrap(): string {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER)}); });`;
+}
+
+export class DecodePool {
+  private readonly slots: Slot[] = [];
+  private readonly where = new Map<RowId, Slot>();
+  private nextRow = 1;
+  private nextCall = 1;
+  private chain: Promise<unknown> = Promise.resolve();
+  private started = false;
+  private closed = false;
+  private failed: XlstmError | null = null;
+
+  private constructor(private readonly options: DecodePoolOptions) {}
+
+  /** Starts the workers and resolves once each has its backend and model ready. */
+  static async create(options: DecodePoolOptions): Promise<DecodePool> {
+    const threads = options.threads ?? os.availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new XlstmError('INVALID_CONFIG', `decode pool threads expected an integer >= 1, but got ${threads}.`);
+    }
+    const pool = new DecodePool(options);
+    const weights = shareWeights(options.arrays);
+    const code = bootstrap();
+    const ready: Promise<FromWorker>[] = [];
+    for (let index = 0; index < threads; index++) {
+      const init: WorkerInit = {
+        index,
+        config: options.config,
+        backend: options.backend ?? 'wasm',
+        weights,
+        suppressToken: options.suppressToken ?? null,
+      };
+      ready.push(pool.spawn(index, code, init));
+    }
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    pool.started = true;
+    return pool;
+  }
+
+  /** Live rows. */
+  get size(): number {
+    return this.where.size;
+  }
+
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  /** Live rows per worker, in worker order (placement goes to the least loaded). */
+  get loads(): number[] {
+    return this.slots.map((s) => s.rows.length);
+  }
+
+  /** The worker threads, for monitoring and for tests that stop one. */
+  get workers(): readonly Worker[] {
+    return this.slots.map((s) => s.thread);
+  }
+
+  /** The error that took the pool down (a worker died), or null. */
+  get failure(): XlstmError | null {
+    return this.failed;
+  }
+
+  /**
+   * Prefills each prompt alone (B = 1, chunkwise form) on the least-loaded worker, samples its first token with
+   * its uniform and adds its row. All or nothing: when any prompt fails, none is added.
+   */
+  admit(prompts: readonly AdmitRequest[]): Promise<{ row: RowId; id: number; logprob: number }[]> {
+    return this.exclusive(async () => {
+      prompts.forEach((p, j) => this.checkPrompt(p, j));
+      const loads = this.loads;
+      const groups = this.slots.map(() => [] as number[]);
+      for (let j = 0; j < prompts.length; j++) {
+        const w = loads.indexOf(Math.min(...loads));
+        groups[w].push(j);
+        loads[w]++;
+      }
+      const rowIds = prompts.map(() => this.nextRow++);
+      const settled = await Promise.allSettled(
+        this.slots.map((slot, w) =>
+          groups[w].length === 0
+            ? Promise.resolve(null)
+            : this.call(slot, {
+                type: 'admit',
+                id: this.nextCall++,
+                prompts: groups[w].map((j) => {
+                  const { tokens, sampling, uniform } = prompts[j];
+                  return { tokens: Int32Array.from(tokens), sampling: plainSampling(sampling), uniform };
+                }),
+              }),
+        ),
+      );
+      const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (rejected) {
+        await this.undoAdmit(settled, groups);
+        throw rejected.reason;
+      }
+      const out = new Array<{ row: RowId; id: number; logprob: number }>(prompts.length);
+      settled.forEach((s, w) => {
+        const message = (s as PromiseFulfilledResult<FromWorker | null>).value;
+        if (!message || message.type !== 'sampled') return;
+        const slot = this.slots[w];
+        groups[w].forEach((j, r) => {
+          slot.rows.push(rowIds[j]);
+          this.where.set(rowIds[j], slot);
+          out[j] = { row: rowIds[j], id: message.ids[r], logprob: message.logprobs[r] };
+        });
+      });
+      return out;
+    });
+  }
+
+  /**
+   * One decode step of every live row (`inputs` must name each exactly once): feeds its token and samples with
+   * its uniform. Workers run concurrently. After a rejection the rows' positions are unknown: retire them.
+   */
+  step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>> {
+    return this.exclusive(async () => {
+      this.checkStepInputs(inputs);
+      const busy = this.slots.filter((s) => s.rows.length > 0);
+      const settled = await Promise.allSettled(
+        busy.map((slot) => {
+          const n = slot.rows.length;
+          const tokens = new Int32Array(n);
+          const sampling = new Float64Array(3 * n);
+          const uniforms = new Float64Array(n);
+          slot.rows.forEach((row, i) => {
+            const input = inputs.get(row) as StepInput;
+            tokens[i] = input.token;
+            sampling[3 * i] = input.sampling.temperature;
+            sampling[3 * i + 1] = input.sampling.topK;
+            sampling[3 * i + 2] = input.sampling.topP;
+            uniforms[i] = input.uniform;
+          });
+          return this.call(slot, { type: 'step', id: this.nextCall++, tokens, sampling, uniforms }, [tokens.buffer, sampling.buffer, uniforms.buffer]);
+        }),
+      );
+      const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (rejected) throw rejected.reason;
+      const byRow = new Map<RowId, Sampled>();
+      settled.forEach((s, w) => {
+        const message = (s as PromiseFulfilledResult<FromWorker>).value;
+        if (message.type !== 'sampled') return;
+        busy[w].rows.forEach((row, i) => byRow.set(row, { id: message.ids[i], logprob: message.logprobs[i] }));
+      });
+      // In the caller's order, which is usually its own sequence order.
+      return new Map([...inputs.keys()].map((row) => [row, byRow.get(row) as Sampled]));
+    });
+  }
+
+  /** Frees the rows' states; the others keep their places. */
+  retire(rows: readonly RowId[]): Promise<void> {
+    return this.exclusive(async () => {
+      const drop = new Set(rows);
+      for (const row of drop) {
+        if (!this.where.has(row)) {
+          throw new XlstmError('INVALID_INPUT', `retire expected live rows, but row ${row} is not one. Hint: retire each row once, after admit returned it.`);
+        }
+      }
+      const touched = this.slots.filter((s) => s.rows.some((r) => drop.has(r)));
+      const settled = await Promise.allSettled(
+        touched.map(async (slot) => {
+          const keep = slot.rows.flatMap((r, i) => (drop.has(r) ? [] : [i]));
+          await this.call(slot, { type: 'retain', id: this.nextCall++, keep: Int32Array.from(keep) });
+          for (const r of slot.rows) if (drop.has(r)) this.where.delete(r);
+          slot.rows = keep.map((i) => slot.rows[i]);
+        }),
+      );
+      const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      // A worker that could not drop rows no longer matches the pool's books.
+      if (rejected) throw this.fail(`a worker could not retire rows (${errorText(rejected.reason)})`);
+    });
+  }
+
+  /** Stops every worker (pending calls reject with CANCELLED); safe to call twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        await slot.thread.terminate();
+        await slot.exited;
+      }),
+    );
+  }
+
+  private spawn(index: number, code: string, init: WorkerInit): Promise<FromWorker> {
+    const thread = new Worker(code, { eval: true, workerData: init, name: `xlstm-decode-${index}` });
+    let exitedResolve!: () => void;
+    const slot: Slot = { index, thread, rows: [], pending: new Map(), lastError: null, exited: new Promise((r) => (exitedResolve = r)) };
+    this.slots.push(slot);
+    thread.on('message', (message: FromWorker) => {
+      const id = message.type === 'ready' ? 0 : message.id;
+      const pending = slot.pending.get(id);
+      if (!pending) return;
+      this.settle(slot, id);
+      if (message.type === 'error') pending.reject(workerError(slot.index, message.code, message.message));
+      else pending.resolve(message);
+    });
+    thread.on('error', (e) => {
+      slot.lastError = errorText(e);
+    });
+    thread.on('exit', (exitCode) => {
+      const error = this.closed
+        ? new XlstmError('CANCELLED', 'a decode call expected its result, but the pool was closed first. Hint: await pending calls before close().')
+        : this.fail(
+            `decode worker ${index} expected to keep running, but it exited with code ${exitCode}` +
+              `${slot.lastError ? ` (${slot.lastError})` : ''}; the states of its ${slot.rows.length} rows are lost`,
+          );
+      for (const [id, pending] of [...slot.pending]) {
+        this.settle(slot, id);
+        pending.reject(error);
+      }
+      exitedResolve();
+    });
+    return this.await(slot, 0);
+  }
+
+  /** Marks the pool failed (once) and returns the error every later call gets. */
+  private fail(what: string): XlstmError {
+    if (!this.failed) {
+      this.failed = new XlstmError('BACKEND', `${what}. Hint: close this decode pool, create a new one and restart the sequences it held.`);
+      if (this.started) this.options.onFailure?.(this.failed);
+    }
+    return this.failed;
+  }
+
+  private call(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+    const result = this.await(slot, message.id);
+    slot.thread.postMessage(message, transfer);
+    return result;
+  }
+
+  /** A worker with calls in flight keeps the process alive; an idle one does not, so a forgotten pool cannot hang exit. */
+  private await(slot: Slot, id: number): Promise<FromWorker> {
+    if (slot.pending.size === 0) slot.thread.ref();
+    return new Promise<FromWorker>((resolve, reject) => slot.pending.set(id, { resolve, reject }));
+  }
+
+  private settle(slot: Slot, id: number): void {
+    slot.pending.delete(id);
+    if (slot.pending.size === 0) slot.thread.unref();
+  }
+
+  /** Calls run one at a time, so the row books always match what the workers hold. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(() => {
+      if (this.closed) {
+        throw new XlstmError('CANCELLED', 'the decode pool expected to be open, but it was closed. Hint: create a new pool.');
+      }
+      if (this.failed) throw this.failed;
+      return fn();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The workers whose part of a failed admit succeeded drop the rows they just added. */
+  private async undoAdmit(settled: PromiseSettledResult<unknown>[], groups: number[][]): Promise<void> {
+    const undone = await Promise.allSettled(
+      this.slots.map((slot, w) =>
+        settled[w].status === 'fulfilled' && groups[w].length > 0
+          ? this.call(slot, { type: 'retain', id: this.nextCall++, keep: Int32Array.from(slot.rows.keys()) })
+          : null,
+      ),
+    );
+    const rejected = undone.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (rejected) throw this.fail(`a worker could not undo a failed admit (${errorText(rejected.reason)})`);
+  }
+
+  private checkPrompt(p: AdmitRequest, j: number): void {
+    const V = this.options.config.vocab_size;
+    if (p.tokens.length === 0) {
+      throw new XlstmError('INVALID_INPUT', `prompts[${j}].tokens expected at least one token, but got none. Hint: start the prompt with a BOS token.`);
+    }
+    for (const t of p.tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= V) {
+        throw new XlstmError('INVALID_INPUT', `prompts[${j}].tokens expected integers in [0, ${V}), but got ${t}.`);
+      }
+    }
+    validateSampling(p.sampling);
+    checkUniform(p.uniform, `prompts[${j}].uniform`);
+  }
+
+  private checkStepInputs(inputs: ReadonlyMap<RowId, StepInput>): void {
+    const V = this.options.config.vocab_size;
+    for (const [row, input] of inputs) {
+      if (!this.where.has(row)) {
+        throw new XlstmError('INVALID_INPUT', `step expected inputs for live rows only, but row ${row} is not live. Hint: admit a row before stepping it.`);
+      }
+      if (!Number.isInteger(input.token) || input.token < 0 || input.token >= V) {
+        throw new XlstmError('INVALID_INPUT', `step input of row ${row} expected a token in [0, ${V}), but got ${input.token}.`);
+      }
+      validateSampling(input.sampling);
+      checkUniform(input.uniform, `step input of row ${row} uniform`);
+    }
+    if (inputs.size !== this.where.size) {
+      const missing = [...this.where.keys()].find((row) => !inputs.has(row));
+      throw new XlstmError(
+        'INVALID_INPUT',
+        `step expected an input for each of the ${this.where.size} live rows, but row ${missing} has none. Hint: retire rows that should not advance.`,
+      );
+    }
+  }
+}
+
+/** Copies every weight into one SharedArrayBuffer that all workers read in place. */
+function shareWeights(arrays: ReadonlyMap<string, NamedArray>): SharedWeights {
+  let total = 0;
+  const tensors = [...arrays].map(([name, a]) => {
+    const t = { name, shape: [...a.shape], offset: total, length: a.data.length };
+    total += a.data.length;
+    return t;
+  });
+  const buffer = new SharedArrayBuffer(total * 4);
+  const view = new Float32Array(buffer);
+  for (const t of tensors) view.set((arrays.get(t.name) as NamedArray).data, t.offset);
+  return { buffer, tensors };
+}
+
+function plainSampling(s: SamplingParams): SamplingParams {
+  return { temperature: s.temperature, topK: s.topK, topP: s.topP };
+}
+
+function checkUniform(u: number, subject: string): void {
+  if (!(u >= 0 && u < 1)) throw new XlstmError('INVALID_INPUT', `${subject} expected a number in [0, 1), but got ${u}. Hint: pass the sequence's rng.uniform().`);
+}
+
+function workerError(index: number, code: XlstmError['code'] | null, message: string): XlstmError {
+  return code ? new XlstmError(code, message) : new XlstmError('BACKEND', `decode worker ${index} failed: ${message}`);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

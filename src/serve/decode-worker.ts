@@ -1,0 +1,139 @@
+/**
+ * A DecodePool worker thread: its own tfjs backend and model replica, owning some rows of the batch and their
+ * state; it samples in place, so only token ids and log-probabilities leave the thread.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { parentPort, workerData } from 'node:worker_threads';
+import { selectBackend } from '../backend/select.ts';
+import { concatStates, disposeState, gatherState, sampleToken, XlstmModel, type ModelState, type NamedArray, type SamplingParams } from '../core/index.ts';
+import { isXlstmError } from '../util/errors.ts';
+import type { Rng } from '../util/rng.ts';
+import type { FromWorker, PromptJob, ToWorker, WorkerInit } from './decode-protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('decode-worker.ts expected to run as a worker thread, but it was run on the main thread.');
+const init = workerData as WorkerInit;
+
+let model: XlstmModel;
+/** Row i of `state` is the worker's i-th row; null when it holds none. */
+let state: ModelState | null = null;
+
+function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(message, transfer);
+}
+
+/** sampleToken draws exactly one uniform per call, so the caller's draw stands in for the sequence's Rng. */
+function sample(row: Float32Array, sampling: SamplingParams, uniform: number): { id: number; logprob: number } {
+  const s = init.suppressToken;
+  if (s !== null && s < row.length) row[s] = -Infinity;
+  return sampleToken(row, sampling, { uniform: () => uniform } as Rng);
+}
+
+/** Prefills every prompt alone (B = 1, chunkwise); the rows join only if all of them succeed. */
+function admit(prompts: readonly PromptJob[]): FromWorker {
+  const states: ModelState[] = [];
+  const ids = new Int32Array(prompts.length);
+  const logprobs = new Float64Array(prompts.length);
+  try {
+    prompts.forEach((p, j) => {
+      const out = tidy(() => model.prefill(tf.tensor2d(p.tokens, [1, p.tokens.length], 'int32')));
+      states.push(out.state);
+      // sync: the prompt's last-position logits, read in this thread only.
+      const row = out.logits.dataSync() as Float32Array;
+      out.logits.dispose();
+      ({ id: ids[j], logprob: logprobs[j] } = sample(row, p.sampling, p.uniform));
+    });
+    const previous = state;
+    state = tidy(() => concatStates(previous ? [previous, ...states] : states));
+    if (previous) disposeState(previous);
+  } finally {
+    states.forEach(disposeState);
+  }
+  return { type: 'sampled', id: 0, ids, logprobs };
+}
+
+function step(tokens: Int32Array, sampling: Float64Array, uniforms: Float64Array): FromWorker {
+  const previous = state;
+  const n = tokens.length;
+  if (!previous || n !== rowCount(previous)) {
+    throw new Error(`decode worker ${init.index} expected ${previous ? rowCount(previous) : 0} tokens, but got ${n}.`);
+  }
+  const out = tidy(() => model.step(tf.tensor1d(tokens, 'int32'), previous));
+  state = out.state;
+  disposeState(previous);
+  let logits: Float32Array;
+  try {
+    // sync: this worker's logits [n, V], read in this thread; only ids and logprobs cross to the pool.
+    logits = out.logits.dataSync() as Float32Array;
+  } finally {
+    out.logits.dispose();
+  }
+  const V = logits.length / n;
+  const ids = new Int32Array(n);
+  const logprobs = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = { temperature: sampling[3 * i], topK: sampling[3 * i + 1], topP: sampling[3 * i + 2] };
+    ({ id: ids[i], logprob: logprobs[i] } = sample(logits.subarray(i * V, (i + 1) * V), p, uniforms[i]));
+  }
+  return { type: 'sampled', id: 0, ids, logprobs };
+}
+
+function retain(keep: Int32Array): void {
+  const previous = state;
+  if (!previous) return;
+  state = keep.length > 0 ? tidy(() => gatherState(previous, Array.from(keep))) : null;
+  disposeState(previous);
+}
+
+function rowCount(s: ModelState): number {
+  const first = Object.values(s[0])[0];
+  return first ? first.shape[0] : 0;
+}
+
+function handle(message: ToWorker): void {
+  try {
+    switch (message.type) {
+      case 'admit': {
+        const out = admit(message.prompts) as Extract<FromWorker, { type: 'sampled' }>;
+        send({ ...out, id: message.id }, [out.ids.buffer as ArrayBuffer, out.logprobs.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'step': {
+        const out = step(message.tokens, message.sampling, message.uniforms) as Extract<FromWorker, { type: 'sampled' }>;
+        send({ ...out, id: message.id }, [out.ids.buffer as ArrayBuffer, out.logprobs.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'retain':
+        retain(message.keep);
+        send({ type: 'retained', id: message.id });
+        return;
+      default:
+        assertNever(message);
+    }
+  } catch (e) {
+    send({ type: 'error', id: message.id, code: isXlstmError(e) ? e.code : null, message: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`decode worker expected a known message type, but got ${JSON.stringify(x)}.`);
+}
+
+/** tf.tidy for results that hold tensors in plain records (tfjs's TensorContainer type does not admit them). */
+function tidy<T>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
+}
+
+try {
+  await selectBackend(init.backend);
+  const arrays = new Map<string, NamedArray>(
+    init.weights.tensors.map((t) => [t.name, { shape: [...t.shape], data: new Float32Array(init.weights.buffer, t.offset * 4, t.length) }]),
+  );
+  model = XlstmModel.fromArrays(init.config, arrays);
+} catch (e) {
+  send({ type: 'error', id: 0, code: isXlstmError(e) ? e.code : null, message: e instanceof Error ? e.message : String(e) });
+  process.exit(1);
+}
+// Every handler is synchronous, so messages are handled one at a time, in the order they were posted.
+port.on('message', handle);
+send({ type: 'ready' });

@@ -1,0 +1,242 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { selectBackend } from '../../src/backend/select.ts';
+import {
+  concatStates,
+  disposeState,
+  gatherState,
+  GREEDY,
+  sampleToken,
+  validateModelConfig,
+  XlstmModel,
+  type ModelConfig,
+  type ModelState,
+  type NamedArray,
+  type SamplingParams,
+} from '../../src/core/index.ts';
+import { DecodePool, type AdmitRequest, type RowId, type Sampled, type StepInput } from '../../src/serve/decode-pool.ts';
+import { XlstmError } from '../../src/util/errors.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { expectNoTensorLeak } from '../support/tiny-model.ts';
+
+const CONFIG: ModelConfig = validateModelConfig({
+  vocab_size: 64,
+  num_layers: 1,
+  signature: [1, 1],
+  inp_dim: 16,
+  head_dim: 8,
+  head_num: 2,
+  p_factor: [2, 1.3333333],
+  ker_size: 4,
+});
+const STEPS = 20;
+
+/** Who joins when and leaves when (after `retireAt` steps; STEPS means never), so rows move between batches. */
+const SEQUENCES = [
+  { admitAt: 0, retireAt: 8, prompt: [1, 2, 3] },
+  { admitAt: 0, retireAt: STEPS, prompt: [5] },
+  { admitAt: 5, retireAt: 14, prompt: [7, 8, 9, 10, 11] },
+  { admitAt: 10, retireAt: STEPS, prompt: [3, 3] },
+  { admitAt: 10, retireAt: 12, prompt: [60, 1, 2] },
+  { admitAt: 17, retireAt: STEPS, prompt: [0, 4, 8, 15, 16, 23, 42] },
+];
+const SAMPLED: SamplingParams[] = [
+  { temperature: 1, topK: 0, topP: 1 },
+  { temperature: 0.8, topK: 10, topP: 0.9 },
+];
+
+/** The calls the scenario makes; the pool and the in-process oracle both answer them. */
+interface Engine {
+  admit(prompts: AdmitRequest[]): Promise<{ row: RowId; id: number; logprob: number }[]> | { row: RowId; id: number; logprob: number }[];
+  step(inputs: Map<RowId, StepInput>): Promise<Map<RowId, Sampled>> | Map<RowId, Sampled>;
+  retire(rows: RowId[]): Promise<void> | void;
+}
+
+/**
+ * The oracle: the same calls served by one in-process model, the way the scheduler drives it (prefill alone,
+ * concatStates to join, one batched step, gatherState to leave). It shares no code with the pool.
+ */
+class InProcess implements Engine {
+  private rows: RowId[] = [];
+  private state: ModelState | null = null;
+  private next = 1;
+
+  constructor(private readonly model: XlstmModel) {}
+
+  admit(prompts: AdmitRequest[]) {
+    return prompts.map((p) => {
+      const out = tidy(() => this.model.prefill(tf.tensor2d([Array.from(p.tokens)], undefined, 'int32')));
+      const sampled = sampleToken(out.logits.dataSync() as Float32Array, p.sampling, { uniform: () => p.uniform } as Rng);
+      out.logits.dispose();
+      const previous = this.state;
+      this.state = tidy(() => concatStates(previous ? [previous, out.state] : [out.state]));
+      if (previous) disposeState(previous);
+      disposeState(out.state);
+      const row = this.next++;
+      this.rows.push(row);
+      return { row, ...sampled };
+    });
+  }
+
+  step(inputs: Map<RowId, StepInput>) {
+    const previous = this.state as ModelState;
+    const tokens = this.rows.map((r) => (inputs.get(r) as StepInput).token);
+    const out = tidy(() => this.model.step(tf.tensor1d(tokens, 'int32'), previous));
+    disposeState(previous);
+    this.state = out.state;
+    const logits = out.logits.dataSync() as Float32Array;
+    out.logits.dispose();
+    const V = CONFIG.vocab_size;
+    return new Map(
+      this.rows.map((r, i) => {
+        const { sampling, uniform } = inputs.get(r) as StepInput;
+        return [r, sampleToken(logits.slice(i * V, (i + 1) * V), sampling, { uniform: () => uniform } as Rng)] as const;
+      }),
+    );
+  }
+
+  retire(rows: RowId[]) {
+    const keep = this.rows.flatMap((r, i) => (rows.includes(r) ? [] : [i]));
+    const previous = this.state as ModelState;
+    this.state = keep.length > 0 ? tidy(() => gatherState(previous, keep)) : null;
+    disposeState(previous);
+    this.rows = keep.map((i) => this.rows[i]);
+  }
+}
+
+interface Trace {
+  /** Per sequence: every token id it was given, first (from the prefill) to last. */
+  readonly ids: number[][];
+  readonly logprobs: number[][];
+  /** The pool's rows per worker after each step's admissions. */
+  readonly loads: number[][];
+}
+
+/** Runs SEQUENCES through an engine for STEPS steps; each sequence draws its uniforms from its own seeded Rng. */
+async function scenario(engine: Engine, sampling: (j: number) => SamplingParams, loads: () => number[] = () => []): Promise<Trace> {
+  const rngs = SEQUENCES.map((_, j) => new Rng(100 + j));
+  const rowOf = new Map<number, RowId>();
+  const trace: Trace = { ids: SEQUENCES.map(() => []), logprobs: SEQUENCES.map(() => []), loads: [] };
+  const record = (j: number, s: Sampled) => {
+    trace.ids[j].push(s.id);
+    trace.logprobs[j].push(s.logprob);
+  };
+  for (let step = 0; step < STEPS; step++) {
+    const leaving = [...rowOf].filter(([j]) => SEQUENCES[j].retireAt === step);
+    if (leaving.length > 0) await engine.retire(leaving.map(([, row]) => row));
+    for (const [j] of leaving) rowOf.delete(j);
+    const joining = SEQUENCES.flatMap((s, j) => (s.admitAt === step ? [j] : []));
+    if (joining.length > 0) {
+      const admitted = await engine.admit(joining.map((j) => ({ tokens: SEQUENCES[j].prompt, sampling: sampling(j), uniform: rngs[j].uniform() })));
+      admitted.forEach((a, k) => {
+        rowOf.set(joining[k], a.row);
+        record(joining[k], a);
+      });
+    }
+    trace.loads.push(loads());
+    const inputs = new Map([...rowOf].map(([j, row]) => [row, { token: trace.ids[j].at(-1) as number, sampling: sampling(j), uniform: rngs[j].uniform() }]));
+    const out = await engine.step(inputs);
+    for (const [j, row] of rowOf) record(j, out.get(row) as Sampled);
+  }
+  await engine.retire([...rowOf.values()]);
+  return trace;
+}
+
+const greedy = () => GREEDY;
+const seeded = (j: number) => SAMPLED[j % SAMPLED.length];
+
+let arrays: Map<string, NamedArray>;
+let oracle: { greedy: Trace; seeded: Trace };
+
+beforeAll(async () => {
+  // The oracle runs on the workers' backend: the pool must match it exactly, not to a tolerance.
+  await selectBackend('wasm');
+  const seed = XlstmModel.init(CONFIG, 11);
+  arrays = seed.toArrays();
+  seed.dispose();
+  const model = XlstmModel.fromArrays(CONFIG, arrays);
+  oracle = await expectNoTensorLeak(async () => ({
+    greedy: await scenario(new InProcess(model), greedy),
+    seeded: await scenario(new InProcess(model), seeded),
+  }));
+  model.dispose();
+});
+
+describe.each([1, 2])('DecodePool with %i thread(s)', (threads) => {
+  let pool: DecodePool;
+
+  beforeAll(async () => {
+    pool = await DecodePool.create({ config: CONFIG, arrays, threads });
+  });
+
+  afterAll(() => pool.close());
+
+  it('samples exactly the in-process ids and log-probabilities, greedy and seeded, as rows join and leave', async () => {
+    const g = await scenario(pool, greedy, () => pool.loads);
+    const s = await scenario(pool, seeded, () => pool.loads);
+    expect(g.ids).toEqual(oracle.greedy.ids);
+    expect(g.logprobs).toEqual(oracle.greedy.logprobs);
+    expect(s.ids).toEqual(oracle.seeded.ids);
+    expect(s.logprobs).toEqual(oracle.seeded.logprobs);
+    expect(pool.size).toBe(0);
+    // Every worker held rows at some point, so the batch really was split across threads.
+    for (let w = 0; w < threads; w++) expect(Math.max(...s.loads.map((l) => l[w]))).toBeGreaterThan(0);
+    // The seeded run is not degenerate: it really draws different tokens.
+    expect(new Set(s.ids.flat()).size).toBeGreaterThan(10);
+  });
+
+  it.each([
+    ['a token outside the vocabulary', (p: DecodePool) => p.admit([{ tokens: [1, 64], sampling: GREEDY, uniform: 0.5 }]), /prompts\[0\]\.tokens expected integers in \[0, 64\), but got 64/],
+    ['an empty prompt', (p: DecodePool) => p.admit([{ tokens: [], sampling: GREEDY, uniform: 0.5 }]), /expected at least one token/],
+    ['a row that is not live', (p: DecodePool) => p.step(new Map([[999, { token: 1, sampling: GREEDY, uniform: 0.5 }]])), /row 999 is not live/],
+    ['a retired row', (p: DecodePool) => p.retire([999]), /row 999 is not one/],
+  ])('refuses %s with INVALID_INPUT and stays usable', async (_name, call, message) => {
+    const error = await call(pool).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(XlstmError);
+    expect(error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(message) });
+    const [a] = await pool.admit([{ tokens: [1, 2], sampling: GREEDY, uniform: 0.5 }]);
+    await expect(pool.step(new Map())).rejects.toThrow(/step expected an input for each of the 1 live rows, but row \d+ has none/);
+    await pool.retire([a.row]);
+  });
+});
+
+it('close() stops every worker and later calls reject with CANCELLED', async () => {
+  const pool = await DecodePool.create({ config: CONFIG, arrays, threads: 2 });
+  const workers = pool.workers;
+  expect(workers.every((w) => w.threadId > 0)).toBe(true);
+  await pool.close();
+  // Node sets a worker's threadId to -1 once its thread has exited.
+  expect(workers.map((w) => w.threadId)).toEqual([-1, -1]);
+  await expect(pool.admit([{ tokens: [1], sampling: GREEDY, uniform: 0.5 }])).rejects.toMatchObject({ code: 'CANCELLED' });
+  await pool.close();
+});
+
+it('a worker that dies rejects the call in flight and every later one with a BACKEND error', async () => {
+  const failures: XlstmError[] = [];
+  const pool = await DecodePool.create({ config: CONFIG, arrays, threads: 2, onFailure: (e) => failures.push(e) });
+  try {
+    const admitted = await pool.admit([1, 2, 3].map((t) => ({ tokens: [t], sampling: GREEDY, uniform: 0.5 })));
+    expect(pool.loads).toEqual([2, 1]);
+    // Stopped before the step is posted, so worker 1 never answers it.
+    const stopped = pool.workers[1].terminate();
+    const inputs = new Map(admitted.map((a) => [a.row, { token: a.id, sampling: GREEDY, uniform: 0.5 }]));
+    const error = await pool.step(inputs).catch((e: unknown) => e);
+    await stopped;
+    expect(error).toBeInstanceOf(XlstmError);
+    expect(error).toMatchObject({
+      code: 'BACKEND',
+      message: expect.stringMatching(/^decode worker 1 expected to keep running, but it exited with code 1; the states of its 1 rows are lost\. Hint: /),
+    });
+    expect(failures).toEqual([error]);
+    expect(pool.failure).toBe(error);
+    await expect(pool.retire([admitted[0].row])).rejects.toBe(error);
+  } finally {
+    await pool.close();
+  }
+});
+
+/** tf.tidy for results that hold tensors in plain records. */
+function tidy<T>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
+}
