@@ -30,10 +30,34 @@ const STEPS = 64;
 interface Figure {
   msPerStep: number;
   tokensPerS: number;
+  /**
+   * CPU time of the whole process (every thread) per step: unlike wall time it hardly moves when other jobs
+   * take the cores, so it shows what the pool costs beyond the model's own work.
+   */
+  cpuMsPerStep: number;
+}
+
+/** Wall and CPU time of `steps` calls of `one` after `warmup` untimed ones. */
+async function measure(one: () => unknown, B: number, warmup = WARMUP, steps = STEPS): Promise<Figure> {
+  for (let j = 0; j < warmup; j++) await one();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let j = 0; j < steps; j++) await one();
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { msPerStep: (1000 * secs) / steps, tokensPerS: (B * steps) / secs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
+}
+
+/** benchDecode (bench/lib) with the CPU time of its warm-up and timed steps together. */
+function benchArgmax(model: XlstmModel, B: number): Figure {
+  const cpu0 = process.cpuUsage();
+  const wall = benchDecode(model, B, WARMUP, STEPS);
+  const cpu = process.cpuUsage(cpu0);
+  return { ...wall, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (WARMUP + STEPS) };
 }
 
 /** Greedy with host sampling: the batch's logits are read back and sampled row by row, as the scheduler does. */
-function benchHostSampling(model: XlstmModel, B: number): Figure {
+async function benchHostSampling(model: XlstmModel, B: number): Promise<Figure> {
   const rng = new Rng(B);
   let tokens = Int32Array.from({ length: B }, () => rng.int(model.dims.V));
   let state: ModelState = keepState(tf.tidy(() => model.initState(B)));
@@ -49,7 +73,9 @@ function benchHostSampling(model: XlstmModel, B: number): Figure {
     state = out.state;
     tokens = Int32Array.from({ length: B }, (_, i) => sampleToken(logits.subarray(i * V, (i + 1) * V), GREEDY, rng).id);
   };
-  return time(one, B, () => disposeState(state));
+  const figure = await measure(one, B);
+  disposeState(state);
+  return figure;
 }
 
 async function benchPool(pool: DecodePool, B: number): Promise<Figure> {
@@ -60,21 +86,9 @@ async function benchPool(pool: DecodePool, B: number): Promise<Figure> {
     const out = await pool.step(new Map([...last].map(([row, token]) => [row, { token, sampling: GREEDY, uniform: 0 }])));
     last = new Map([...out].map(([row, s]) => [row, s.id]));
   };
-  for (let j = 0; j < WARMUP; j++) await one();
-  const t0 = performance.now();
-  for (let j = 0; j < STEPS; j++) await one();
-  const secs = (performance.now() - t0) / 1000;
+  const figure = await measure(one, B);
   await pool.retire([...last.keys()]);
-  return { msPerStep: (1000 * secs) / STEPS, tokensPerS: (B * STEPS) / secs };
-}
-
-function time(one: () => void, B: number, cleanup: () => void): Figure {
-  for (let j = 0; j < WARMUP; j++) one();
-  const t0 = performance.now();
-  for (let j = 0; j < STEPS; j++) one();
-  const secs = (performance.now() - t0) / 1000;
-  cleanup();
-  return { msPerStep: (1000 * secs) / STEPS, tokensPerS: (B * STEPS) / secs };
+  return figure;
 }
 
 const backend = await selectBackend('wasm');
@@ -85,8 +99,12 @@ const arrays = model.toArrays();
 
 const inProcess: Record<number, { argmax: Figure; hostSampling: Figure }> = {};
 for (const B of BATCHES) {
-  inProcess[B] = { argmax: benchDecode(model, B, WARMUP, STEPS), hostSampling: benchHostSampling(model, B) };
-  console.log(`in-process B=${B}: argmax ${inProcess[B].argmax.tokensPerS.toFixed(1)} tokens/s, host sampling ${inProcess[B].hostSampling.tokensPerS.toFixed(1)} tokens/s`);
+  inProcess[B] = { argmax: benchArgmax(model, B), hostSampling: await benchHostSampling(model, B) };
+  const { argmax, hostSampling } = inProcess[B];
+  console.log(
+    `in-process B=${B}: argmax ${argmax.tokensPerS.toFixed(1)} tokens/s (cpu ${argmax.cpuMsPerStep.toFixed(1)} ms/step), ` +
+      `host sampling ${hostSampling.tokensPerS.toFixed(1)} tokens/s (cpu ${hostSampling.cpuMsPerStep.toFixed(1)} ms/step)`,
+  );
 }
 model.dispose();
 
@@ -99,17 +117,22 @@ for (const threads of THREADS) {
   try {
     for (const B of BATCHES) {
       pool[threads][B] = await benchPool(p, B);
-      console.log(`pool threads=${threads} B=${B}: ${pool[threads][B].msPerStep.toFixed(2)} ms/step, ${pool[threads][B].tokensPerS.toFixed(1)} tokens/s`);
+      const f = pool[threads][B];
+      console.log(`pool threads=${threads} B=${B}: ${f.msPerStep.toFixed(2)} ms/step, ${f.tokensPerS.toFixed(1)} tokens/s (cpu ${f.cpuMsPerStep.toFixed(1)} ms/step)`);
     }
   } finally {
     await p.close();
   }
 }
 
-console.log(`\n${'B'.padStart(4)}${'in-process argmax'.padStart(20)}${'in-process sampled'.padStart(20)}${THREADS.map((t) => `pool x${t}`.padStart(12)).join('')}   tokens/s`);
-for (const B of BATCHES) {
-  const f = (x: Figure) => x.tokensPerS.toFixed(1);
-  console.log(`${String(B).padStart(4)}${f(inProcess[B].argmax).padStart(20)}${f(inProcess[B].hostSampling).padStart(20)}${THREADS.map((t) => f(pool[t][B]).padStart(12)).join('')}`);
+for (const [what, f] of [
+  ['tokens/s (wall)', (x: Figure) => x.tokensPerS.toFixed(1)],
+  ['CPU ms per step (all threads)', (x: Figure) => x.cpuMsPerStep.toFixed(1)],
+] as const) {
+  console.log(`\n${what}\n${'B'.padStart(4)}${'in-process argmax'.padStart(20)}${'in-process sampled'.padStart(20)}${THREADS.map((t) => `pool x${t}`.padStart(12)).join('')}`);
+  for (const B of BATCHES) {
+    console.log(`${String(B).padStart(4)}${f(inProcess[B].argmax).padStart(20)}${f(inProcess[B].hostSampling).padStart(20)}${THREADS.map((t) => f(pool[t][B]).padStart(12)).join('')}`);
+  }
 }
 mkdirSync('bench/results', { recursive: true });
 const note = 'Shared machine: other jobs used the cores during the run, so figures are noisy (load averages recorded).';

@@ -79,7 +79,9 @@ function measureApart(T: number): Figure | { error: string } {
   });
   const line = child.stdout.split('\n').find((l) => l.startsWith('{'));
   if (child.status === 0 && line) return JSON.parse(line) as Figure;
-  const reason = child.stderr.split('\n').find((l) => /Error|status|Aborted/.test(l)) ?? `exit status ${child.status}`;
+  // The wasm module prints its minified source on a crash: keep the short lines that say why.
+  const reasons = child.stderr.split('\n').filter((l) => l.length < 400 && /^(\w*Error|XNN status|Aborted)/.test(l.trim()));
+  const reason = reasons.length > 0 ? reasons.join(' / ') : `exit status ${child.status}`;
   return { error: reason.trim().slice(0, 300) };
 }
 

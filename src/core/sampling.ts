@@ -1,6 +1,8 @@
 /**
  * Next-token choice from one row of logits: greedy, temperature, top-k, top-p, with the caller's
- * seeded Rng (one per sequence, so batching never changes what a sequence draws).
+ * seeded Rng (one per sequence, so batching never changes what a sequence draws). Each call draws
+ * exactly one uniform. Nothing sorts the whole vocabulary: top-k keeps a size-k heap, top-p
+ * without top-k sorts only the buckets of log-weight that the nucleus reaches.
  */
 import type { Rng } from '../util/rng.ts';
 import { XlstmError } from '../util/errors.ts';
@@ -26,105 +28,158 @@ export function validateSampling(p: SamplingParams): void {
 }
 
 /**
- * Picks a token from logits [V]. `logprob` is the token's log-probability under the model
- * (softmax of the raw logits), whatever the sampling settings.
+ * Picks a token from logits [V]. The kept set is the top-k tokens (ties broken by lower id), then
+ * the smallest prefix of them by descending weight whose mass reaches topP (tokens tied with the
+ * last one kept stay in); the draw walks the kept set in id order. `logprob` is the token's
+ * log-probability under the model (softmax of the raw logits), whatever the settings; pass
+ * `logZ` (the row's logsumexp, e.g. computed batched on the device) to skip a pass of V exps.
  */
-export function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng): { id: number; logprob: number } {
+export function sampleToken(
+  logits: Float32Array,
+  p: SamplingParams,
+  rng: Pick<Rng, 'uniform'>,
+  logZ: number = logSumExp(logits),
+): { id: number; logprob: number } {
   const V = logits.length;
-  let maxIdx = 0;
-  for (let j = 1; j < V; j++) if (logits[j] > logits[maxIdx]) maxIdx = j;
-  const max = logits[maxIdx];
-  let z = 0;
-  for (let j = 0; j < V; j++) z += Math.exp(logits[j] - max);
-  const logZ = max + Math.log(z);
-  if (p.temperature === 0) {
-    // The draw is still consumed so that switching temperature never shifts later draws.
-    rng.uniform();
-    return { id: maxIdx, logprob: max - logZ };
-  }
-  const weights = new Float64Array(V);
-  for (let j = 0; j < V; j++) weights[j] = Math.exp((logits[j] - max) / p.temperature);
-  if (p.topK > 0 && p.topK < V) keepTopK(weights, p.topK);
-  if (p.topP < 1) keepTopP(weights, p.topP);
-  let total = 0;
-  for (let j = 0; j < V; j++) total += weights[j];
-  let u = rng.uniform() * total;
-  let id = maxIdx;
-  for (let j = 0; j < V; j++) {
-    if (weights[j] === 0) continue;
-    u -= weights[j];
-    id = j;
-    if (u < 0) break;
-  }
+  let best = 0;
+  for (let j = 1; j < V; j++) if (logits[j] > logits[best]) best = j;
+  const max = logits[best];
+  const u = rng.uniform();
+  if (p.temperature === 0) return { id: best, logprob: max - logZ };
+
+  const invT = 1 / p.temperature;
+  let ids = p.topK > 0 && p.topK < V ? topKIds(logits, p.topK) : null;
+  if (p.topP < 1) ids = ids ? nucleusOf(logits, ids, max, invT, p.topP) : nucleusAll(logits, max, invT, p.topP);
+  const id = ids ? drawFrom(logits, ids, max, invT, u) : drawAll(logits, max, invT, u);
   return { id, logprob: logits[id] - logZ };
 }
 
-/** Zeroes all but the k largest weights (ties at the threshold kept by index order). */
-function keepTopK(w: Float64Array, k: number): void {
-  const threshold = kthLargest(w, k);
-  let kept = 0;
-  for (let j = 0; j < w.length; j++) if (w[j] > threshold) kept++;
-  for (let j = 0; j < w.length; j++) {
-    if (w[j] > threshold) continue;
-    if (w[j] === threshold && kept < k) {
-      kept++;
-      continue;
-    }
-    w[j] = 0;
-  }
+/** log(sum(exp(logits))), stabilised by the maximum. */
+export function logSumExp(logits: Float32Array): number {
+  let max = -Infinity;
+  for (let j = 0; j < logits.length; j++) if (logits[j] > max) max = logits[j];
+  let z = 0;
+  for (let j = 0; j < logits.length; j++) z += Math.exp(logits[j] - max);
+  return max + Math.log(z);
 }
 
-/**
- * Keeps the nucleus: the largest threshold tau such that the weights >= tau hold at least a
- * fraction p of the mass, found by bisection (no full sort of the vocabulary).
- */
-function keepTopP(w: Float64Array, p: number): void {
-  let total = 0;
-  let hi = 0;
-  for (let j = 0; j < w.length; j++) {
-    total += w[j];
-    if (w[j] > hi) hi = w[j];
-  }
-  const massAbove = (tau: number): number => {
-    let s = 0;
-    for (let j = 0; j < w.length; j++) if (w[j] >= tau) s += w[j];
-    return s;
+/** The k largest logits' ids (lower id first among equals), in id order. Min-heap of size k. */
+function topKIds(logits: Float32Array, k: number): Int32Array {
+  const heap = new Int32Array(k);
+  // a is "below" b in the heap order: smaller logit, or equal logit and larger id.
+  const below = (a: number, b: number) => logits[a] < logits[b] || (logits[a] === logits[b] && a > b);
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < k && below(heap[l], heap[m])) m = l;
+      if (r < k && below(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      const t = heap[i];
+      heap[i] = heap[m];
+      heap[m] = t;
+      i = m;
+    }
   };
-  let lo = 0;
-  for (let it = 0; it < 60 && hi > lo; it++) {
-    const mid = (lo + hi) / 2;
-    if (massAbove(mid) >= p * total) lo = mid;
-    else hi = mid;
+  for (let j = 0; j < k; j++) heap[j] = j;
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
+  // Ids only grow, so a newcomer equal to the heap's minimum never displaces it (lower id wins).
+  let threshold = logits[heap[0]];
+  for (let j = k; j < logits.length; j++) {
+    if (logits[j] > threshold) {
+      heap[0] = j;
+      siftDown(0);
+      threshold = logits[heap[0]];
+    }
   }
-  // lo satisfies the mass condition; the max weight alone always does when hi is reached.
-  const tau = massAbove(hi) >= p * total ? hi : lo;
-  for (let j = 0; j < w.length; j++) if (w[j] < tau) w[j] = 0;
+  return heap.sort();
 }
 
-/** The k-th largest value by quickselect on a copy. */
-function kthLargest(w: Float64Array, k: number): number {
-  const a = Float64Array.from(w);
-  let lo = 0;
-  let hi = a.length - 1;
-  const target = k - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1];
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i] > pivot) i++;
-      while (a[j] < pivot) j--;
-      if (i <= j) {
-        const t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-        i++;
-        j--;
-      }
+/** The nucleus within given candidate ids: sort them by weight, keep the prefix reaching topP. */
+function nucleusOf(logits: Float32Array, ids: Int32Array, max: number, invT: number, topP: number): Int32Array {
+  const order = Array.from(ids).sort((a, b) => logits[b] - logits[a] || a - b);
+  let total = 0;
+  for (const j of order) total += Math.exp((logits[j] - max) * invT);
+  let mass = 0;
+  let cut = order.length;
+  for (let n = 0; n < order.length; n++) {
+    mass += Math.exp((logits[order[n]] - max) * invT);
+    if (mass >= topP * total) {
+      cut = n + 1;
+      while (cut < order.length && logits[order[cut]] === logits[order[n]]) cut++;
+      break;
     }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else break;
   }
-  return a[target];
+  return Int32Array.from(order.slice(0, cut)).sort();
+}
+
+/** Buckets of 1/4 nat of tempered log-weight below the maximum; the last catches the tail. */
+const BUCKETS = 256;
+
+/** The nucleus over the whole vocabulary: bucket by log-weight, sort only the buckets it reaches. */
+function nucleusAll(logits: Float32Array, max: number, invT: number, topP: number): Int32Array {
+  const V = logits.length;
+  const mass = new Float64Array(BUCKETS);
+  const bucketOf = new Uint8Array(V);
+  let total = 0;
+  for (let j = 0; j < V; j++) {
+    const lw = (logits[j] - max) * invT; // <= 0
+    const b = Math.min(BUCKETS - 1, Math.floor(-lw * 4));
+    bucketOf[j] = b;
+    const w = Math.exp(lw);
+    mass[b] += w;
+    total += w;
+  }
+  let reach = 0;
+  let acc = 0;
+  for (; reach < BUCKETS - 1; reach++) {
+    acc += mass[reach];
+    if (acc >= topP * total) break;
+  }
+  const candidates: number[] = [];
+  for (let j = 0; j < V; j++) if (bucketOf[j] <= reach) candidates.push(j);
+  // Sorting the reached buckets' members gives the same prefix as sorting everything: every token
+  // outside them weighs less than every token inside.
+  const order = candidates.sort((a, b) => logits[b] - logits[a] || a - b);
+  let m = 0;
+  let cut = order.length;
+  for (let n = 0; n < order.length; n++) {
+    m += Math.exp((logits[order[n]] - max) * invT);
+    if (m >= topP * total) {
+      cut = n + 1;
+      while (cut < order.length && logits[order[cut]] === logits[order[n]]) cut++;
+      break;
+    }
+  }
+  return Int32Array.from(order.slice(0, cut)).sort();
+}
+
+/** Inverse CDF over the kept ids in id order. */
+function drawFrom(logits: Float32Array, ids: Int32Array, max: number, invT: number, u: number): number {
+  let total = 0;
+  for (const j of ids) total += Math.exp((logits[j] - max) * invT);
+  let left = u * total;
+  for (const j of ids) {
+    left -= Math.exp((logits[j] - max) * invT);
+    if (left < 0) return j;
+  }
+  return ids[ids.length - 1];
+}
+
+/** Inverse CDF over the whole vocabulary in id order. */
+function drawAll(logits: Float32Array, max: number, invT: number, u: number): number {
+  const V = logits.length;
+  let total = 0;
+  for (let j = 0; j < V; j++) total += Math.exp((logits[j] - max) * invT);
+  let left = u * total;
+  let last = 0;
+  for (let j = 0; j < V; j++) {
+    const w = Math.exp((logits[j] - max) * invT);
+    if (w === 0) continue;
+    left -= w;
+    last = j;
+    if (left < 0) return j;
+  }
+  return last;
 }

@@ -217,9 +217,13 @@ export class Scheduler {
     disposeState(previous);
     this.state = state;
     let data: Float32Array;
+    let logZ: Float32Array;
     try {
-      // sync: the batch's logits [B, V], the only read per step; states stay on the device.
-      data = (await logits.data()) as Float32Array;
+      // The normalisers of all rows in one batched op on the backend, instead of V exps per row on the host.
+      const lse = tidy(() => tf.logSumExp(logits, 1));
+      // sync: the batch's logits [B, V] and their normalisers [B]; states stay on the device.
+      [data, logZ] = (await Promise.all([logits.data(), lse.data()])) as [Float32Array, Float32Array];
+      lse.dispose();
     } finally {
       logits.dispose();
     }
@@ -231,21 +235,25 @@ export class Scheduler {
     let sampled = 0;
     this.active.forEach((seq, i) => {
       if (!seq.cancelled) sampled++;
-      if (this.emit(seq, data.subarray(i * V, (i + 1) * V), now)) keep.push(i);
+      if (this.emit(seq, data.subarray(i * V, (i + 1) * V), now, logZ[i])) keep.push(i);
     });
     this.options.observer.tokensGenerated(sampled);
     if (keep.length < B) this.retain(keep);
   }
 
   /** Samples one row for a sequence and hands the token over; false when the sequence has ended. */
-  private emit(seq: Sequence, row: Float32Array, now: number): boolean {
+  private emit(seq: Sequence, row: Float32Array, now: number, logZ?: number): boolean {
     if (seq.cancelled) {
       this.finish(seq, { kind: 'cancelled' });
       return false;
     }
     const { suppressToken } = this.options;
-    if (suppressToken !== undefined && suppressToken < row.length) row[suppressToken] = -Infinity;
-    const { id, logprob } = sampleToken(row, seq.spec.sampling, seq.spec.rng);
+    if (suppressToken !== undefined && suppressToken < row.length) {
+      // Removing the token's mass from the normaliser: log(Z - e^l) = log Z + log1p(-e^(l - log Z)).
+      if (logZ !== undefined) logZ += Math.log1p(-Math.exp(row[suppressToken] - logZ));
+      row[suppressToken] = -Infinity;
+    }
+    const { id, logprob } = sampleToken(row, seq.spec.sampling, seq.spec.rng, logZ);
     if (seq.lastToken < 0) this.options.observer.firstToken((now - seq.submittedAt) / 1000);
     else this.options.observer.interToken((now - seq.lastAt) / 1000);
     seq.lastAt = now;

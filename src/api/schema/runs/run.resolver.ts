@@ -73,7 +73,11 @@ export class RunResolver {
     return runsOf(ctx).checkpointsOf(run.id).map((c) => c.id);
   }
 
-  @Mutation(() => RunType, { description: 'Queues a training run. Its config is checked in full first: a bad one starts nothing.' })
+  @Mutation(() => RunType, {
+    description:
+      "Queues a training run. Its config is checked in full first: a bad one starts nothing. Checkpoints go to the server's checkpoints folder " +
+      '(trainer.checkpoint.dir applies to `xlstm train` only) as <run id>-last and <run id>-step<N>.',
+  })
   async startTraining(@Arg('input', () => StartTrainingInput) input: StartTrainingInput, @Ctx() ctx: ApiContext & RunsContext): Promise<RunType> {
     return toRunType(await runsOf(ctx).startTraining(input));
   }
