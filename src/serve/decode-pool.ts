@@ -4,10 +4,11 @@
  * mates, so the pool samples exactly what an in-process model.step loop samples from the same uniforms.
  */
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { validateSampling, type ModelConfig, type NamedArray, type SamplingParams } from '../core/index.ts';
 import { XlstmError } from '../util/errors.ts';
-import type { FromWorker, SharedWeights, ToWorker, WorkerInit } from './decode-protocol.ts';
+import type { FromWorker, SharedWeights, WorkerInit } from './decode-protocol.ts';
+import { DecodeThread, errorText } from './decode-thread.ts';
 
 /** A sequence's handle in the pool: never reused, so a stale id cannot reach another sequence. */
 export type RowId = number;
@@ -43,30 +44,10 @@ export interface Sampled {
   readonly logprob: number;
 }
 
-interface Pending {
-  resolve(message: FromWorker): void;
-  reject(error: Error): void;
-}
-
 interface Slot {
-  readonly index: number;
-  readonly thread: Worker;
+  readonly thread: DecodeThread;
   /** The worker's rows in its state's order. */
   rows: RowId[];
-  readonly pending: Map<number, Pending>;
-  lastError: string | null;
-  readonly exited: Promise<void>;
-}
-
-const WORKER = new URL('./decode-worker.ts', import.meta.url).href;
-
-/**
- * Node 20 ignores `--import` in a worker's execArgv, so each thread registers tsx itself before loading the
- * TypeScript entry; tsx is resolved from this file, so any working directory works.
- */
-function bootstrap(): string {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER)}); });`;
 }
 
 export class DecodePool {
@@ -87,22 +68,19 @@ export class DecodePool {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new XlstmError('INVALID_CONFIG', `decode pool threads expected an integer >= 1, but got ${threads}.`);
     }
+    const s = options.suppressToken;
+    if (s !== undefined && !(Number.isInteger(s) && s >= 0 && s < options.config.vocab_size)) {
+      throw new XlstmError('INVALID_CONFIG', `decode pool suppressToken expected an integer in [0, ${options.config.vocab_size}), but got ${s}.`);
+    }
     const pool = new DecodePool(options);
     const weights = shareWeights(options.arrays);
-    const code = bootstrap();
-    const ready: Promise<FromWorker>[] = [];
     for (let index = 0; index < threads; index++) {
-      const init: WorkerInit = {
-        index,
-        config: options.config,
-        backend: options.backend ?? 'wasm',
-        weights,
-        suppressToken: options.suppressToken ?? null,
-      };
-      ready.push(pool.spawn(index, code, init));
+      const init: WorkerInit = { index, config: options.config, backend: options.backend ?? 'wasm', weights, suppressToken: options.suppressToken ?? null };
+      const slot: Slot = { thread: new DecodeThread(index, init, (code, why) => pool.died(slot, code, why)), rows: [] };
+      pool.slots.push(slot);
     }
     try {
-      await Promise.all(ready);
+      await Promise.all(pool.slots.map((slot) => slot.thread.ready));
     } catch (e) {
       await pool.close();
       throw e;
@@ -127,7 +105,7 @@ export class DecodePool {
 
   /** The worker threads, for monitoring and for tests that stop one. */
   get workers(): readonly Worker[] {
-    return this.slots.map((s) => s.thread);
+    return this.slots.map((s) => s.thread.worker);
   }
 
   /** The error that took the pool down (a worker died), or null. */
@@ -154,7 +132,7 @@ export class DecodePool {
         this.slots.map((slot, w) =>
           groups[w].length === 0
             ? Promise.resolve(null)
-            : this.call(slot, {
+            : slot.thread.call({
                 type: 'admit',
                 id: this.nextCall++,
                 prompts: groups[w].map((j) => {
@@ -206,7 +184,7 @@ export class DecodePool {
             sampling[3 * i + 2] = input.sampling.topP;
             uniforms[i] = input.uniform;
           });
-          return this.call(slot, { type: 'step', id: this.nextCall++, tokens, sampling, uniforms }, [tokens.buffer, sampling.buffer, uniforms.buffer]);
+          return slot.thread.call({ type: 'step', id: this.nextCall++, tokens, sampling, uniforms }, [tokens.buffer, sampling.buffer, uniforms.buffer]);
         }),
       );
       const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -235,7 +213,7 @@ export class DecodePool {
       const settled = await Promise.allSettled(
         touched.map(async (slot) => {
           const keep = slot.rows.flatMap((r, i) => (drop.has(r) ? [] : [i]));
-          await this.call(slot, { type: 'retain', id: this.nextCall++, keep: Int32Array.from(keep) });
+          await slot.thread.call({ type: 'retain', id: this.nextCall++, keep: Int32Array.from(keep) });
           for (const r of slot.rows) if (drop.has(r)) this.where.delete(r);
           slot.rows = keep.map((i) => slot.rows[i]);
         }),
@@ -249,44 +227,16 @@ export class DecodePool {
   /** Stops every worker (pending calls reject with CANCELLED); safe to call twice. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        await slot.thread.terminate();
-        await slot.exited;
-      }),
-    );
+    await Promise.all(this.slots.map((s) => s.thread.close()));
   }
 
-  private spawn(index: number, code: string, init: WorkerInit): Promise<FromWorker> {
-    const thread = new Worker(code, { eval: true, workerData: init, name: `xlstm-decode-${index}` });
-    let exitedResolve!: () => void;
-    const slot: Slot = { index, thread, rows: [], pending: new Map(), lastError: null, exited: new Promise((r) => (exitedResolve = r)) };
-    this.slots.push(slot);
-    thread.on('message', (message: FromWorker) => {
-      const id = message.type === 'ready' ? 0 : message.id;
-      const pending = slot.pending.get(id);
-      if (!pending) return;
-      this.settle(slot, id);
-      if (message.type === 'error') pending.reject(workerError(slot.index, message.code, message.message));
-      else pending.resolve(message);
-    });
-    thread.on('error', (e) => {
-      slot.lastError = errorText(e);
-    });
-    thread.on('exit', (exitCode) => {
-      const error = this.closed
-        ? new XlstmError('CANCELLED', 'a decode call expected its result, but the pool was closed first. Hint: await pending calls before close().')
-        : this.fail(
-            `decode worker ${index} expected to keep running, but it exited with code ${exitCode}` +
-              `${slot.lastError ? ` (${slot.lastError})` : ''}; the states of its ${slot.rows.length} rows are lost`,
-          );
-      for (const [id, pending] of [...slot.pending]) {
-        this.settle(slot, id);
-        pending.reject(error);
-      }
-      exitedResolve();
-    });
-    return this.await(slot, 0);
+  /** A worker exited unasked: its rows' states are gone, and with them the pool. */
+  private died(slot: Slot, exitCode: number, why: string | null): XlstmError {
+    const n = slot.rows.length;
+    return this.fail(
+      `decode worker ${slot.thread.index} expected to keep running, but it exited with code ${exitCode}${why ? ` (${why})` : ''}; ` +
+        `the state${n === 1 ? '' : 's'} of its ${n} row${n === 1 ? '' : 's'} ${n === 1 ? 'is' : 'are'} lost`,
+    );
   }
 
   /** Marks the pool failed (once) and returns the error every later call gets. */
@@ -296,23 +246,6 @@ export class DecodePool {
       if (this.started) this.options.onFailure?.(this.failed);
     }
     return this.failed;
-  }
-
-  private call(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
-    const result = this.await(slot, message.id);
-    slot.thread.postMessage(message, transfer);
-    return result;
-  }
-
-  /** A worker with calls in flight keeps the process alive; an idle one does not, so a forgotten pool cannot hang exit. */
-  private await(slot: Slot, id: number): Promise<FromWorker> {
-    if (slot.pending.size === 0) slot.thread.ref();
-    return new Promise<FromWorker>((resolve, reject) => slot.pending.set(id, { resolve, reject }));
-  }
-
-  private settle(slot: Slot, id: number): void {
-    slot.pending.delete(id);
-    if (slot.pending.size === 0) slot.thread.unref();
   }
 
   /** Calls run one at a time, so the row books always match what the workers hold. */
@@ -333,7 +266,7 @@ export class DecodePool {
     const undone = await Promise.allSettled(
       this.slots.map((slot, w) =>
         settled[w].status === 'fulfilled' && groups[w].length > 0
-          ? this.call(slot, { type: 'retain', id: this.nextCall++, keep: Int32Array.from(slot.rows.keys()) })
+          ? slot.thread.call({ type: 'retain', id: this.nextCall++, keep: Int32Array.from(slot.rows.keys()) })
           : null,
       ),
     );
@@ -397,12 +330,4 @@ function plainSampling(s: SamplingParams): SamplingParams {
 
 function checkUniform(u: number, subject: string): void {
   if (!(u >= 0 && u < 1)) throw new XlstmError('INVALID_INPUT', `${subject} expected a number in [0, 1), but got ${u}. Hint: pass the sequence's rng.uniform().`);
-}
-
-function workerError(index: number, code: XlstmError['code'] | null, message: string): XlstmError {
-  return code ? new XlstmError(code, message) : new XlstmError('BACKEND', `decode worker ${index} failed: ${message}`);
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

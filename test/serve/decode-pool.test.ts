@@ -62,12 +62,15 @@ class InProcess implements Engine {
   private state: ModelState | null = null;
   private next = 1;
 
-  constructor(private readonly model: XlstmModel) {}
+  constructor(
+    private readonly model: XlstmModel,
+    private readonly suppressToken?: number,
+  ) {}
 
   admit(prompts: AdmitRequest[]) {
     return prompts.map((p) => {
       const out = tidy(() => this.model.prefill(tf.tensor2d([Array.from(p.tokens)], undefined, 'int32')));
-      const sampled = sampleToken(out.logits.dataSync() as Float32Array, p.sampling, { uniform: () => p.uniform } as Rng);
+      const sampled = this.sample(out.logits.dataSync() as Float32Array, p);
       out.logits.dispose();
       const previous = this.state;
       this.state = tidy(() => concatStates(previous ? [previous, out.state] : [out.state]));
@@ -91,9 +94,14 @@ class InProcess implements Engine {
     return new Map(
       this.rows.map((r, i) => {
         const { sampling, uniform } = inputs.get(r) as StepInput;
-        return [r, sampleToken(logits.slice(i * V, (i + 1) * V), sampling, { uniform: () => uniform } as Rng)] as const;
+        return [r, this.sample(logits.slice(i * V, (i + 1) * V), { sampling, uniform })] as const;
       }),
     );
+  }
+
+  private sample(row: Float32Array, p: { sampling: SamplingParams; uniform: number }): Sampled {
+    if (this.suppressToken !== undefined) row[this.suppressToken] = -Infinity;
+    return sampleToken(row, p.sampling, { uniform: () => p.uniform } as Rng);
   }
 
   retire(rows: RowId[]) {
@@ -189,8 +197,8 @@ describe.each([1, 2])('DecodePool with %i thread(s)', (threads) => {
   it.each([
     ['a token outside the vocabulary', (p: DecodePool) => p.admit([{ tokens: [1, 64], sampling: GREEDY, uniform: 0.5 }]), /prompts\[0\]\.tokens expected integers in \[0, 64\), but got 64/],
     ['an empty prompt', (p: DecodePool) => p.admit([{ tokens: [], sampling: GREEDY, uniform: 0.5 }]), /expected at least one token/],
-    ['a row that is not live', (p: DecodePool) => p.step(new Map([[999, { token: 1, sampling: GREEDY, uniform: 0.5 }]])), /row 999 is not live/],
-    ['a retired row', (p: DecodePool) => p.retire([999]), /row 999 is not one/],
+    ['stepping a row that is not live', (p: DecodePool) => p.step(new Map([[999, { token: 1, sampling: GREEDY, uniform: 0.5 }]])), /row 999 is not live/],
+    ['retiring a row that is not live', (p: DecodePool) => p.retire([999]), /row 999 is not one/],
   ])('refuses %s with INVALID_INPUT and stays usable', async (_name, call, message) => {
     const error = await call(pool).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(XlstmError);
@@ -199,17 +207,39 @@ describe.each([1, 2])('DecodePool with %i thread(s)', (threads) => {
     await expect(pool.step(new Map())).rejects.toThrow(/step expected an input for each of the 1 live rows, but row \d+ has none/);
     await pool.retire([a.row]);
   });
+
+  it('close() stops every worker and later calls reject with CANCELLED', async () => {
+    const workers = pool.workers;
+    expect(workers.every((w) => w.threadId > 0)).toBe(true);
+    await pool.close();
+    // Node sets a worker's threadId to -1 once its thread has exited.
+    expect(workers.map((w) => w.threadId)).toEqual(workers.map(() => -1));
+    await expect(pool.admit([{ tokens: [1], sampling: GREEDY, uniform: 0.5 }])).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
 });
 
-it('close() stops every worker and later calls reject with CANCELLED', async () => {
-  const pool = await DecodePool.create({ config: CONFIG, arrays, threads: 2 });
-  const workers = pool.workers;
-  expect(workers.every((w) => w.threadId > 0)).toBe(true);
-  await pool.close();
-  // Node sets a worker's threadId to -1 once its thread has exited.
-  expect(workers.map((w) => w.threadId)).toEqual([-1, -1]);
-  await expect(pool.admit([{ tokens: [1], sampling: GREEDY, uniform: 0.5 }])).rejects.toMatchObject({ code: 'CANCELLED' });
-  await pool.close();
+it('never samples suppressToken: it takes the next best token, as in process', async () => {
+  const prompts = SEQUENCES.map((q) => ({ tokens: q.prompt, sampling: GREEDY, uniform: 0.5 }));
+  // The greedy first token of the first prompt, so suppressing it must change that prompt's answer.
+  const suppressToken = oracle.greedy.ids[0][0];
+  const model = XlstmModel.fromArrays(CONFIG, arrays);
+  const engine = new InProcess(model, suppressToken);
+  const expected = engine.admit(prompts);
+  engine.retire(expected.map((a) => a.row));
+  model.dispose();
+  const pool = await DecodePool.create({ config: CONFIG, arrays, threads: 1, suppressToken });
+  try {
+    const got = await pool.admit(prompts);
+    expect(got.map((a) => a.id)).not.toContain(suppressToken);
+    expect(got.map(({ id, logprob }) => ({ id, logprob }))).toEqual(expected.map(({ id, logprob }) => ({ id, logprob })));
+  } finally {
+    await pool.close();
+  }
+});
+
+it('fails create with the worker\'s error when the model cannot be built', async () => {
+  const partial = new Map([...arrays].filter(([name]) => name !== 'norm_f.weight'));
+  await expect(DecodePool.create({ config: CONFIG, arrays: partial, threads: 1 })).rejects.toThrow(/^decode worker 0 failed: .*norm_f\.weight/);
 });
 
 it('a worker that dies rejects the call in flight and every later one with a BACKEND error', async () => {
@@ -226,7 +256,7 @@ it('a worker that dies rejects the call in flight and every later one with a BAC
     expect(error).toBeInstanceOf(XlstmError);
     expect(error).toMatchObject({
       code: 'BACKEND',
-      message: expect.stringMatching(/^decode worker 1 expected to keep running, but it exited with code 1; the states of its 1 rows are lost\. Hint: /),
+      message: expect.stringMatching(/^decode worker 1 expected to keep running, but it exited with code 1; the state of its 1 row is lost\. Hint: /),
     });
     expect(failures).toEqual([error]);
     expect(pool.failure).toBe(error);
