@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { XlstmError } from '../util/errors.ts';
+import { loadWebgpu } from './webgpu.ts';
 import '../core/gradients/index.ts';
 
 export const BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -18,7 +19,8 @@ export interface BackendInfo {
 
 const require = createRequire(import.meta.url);
 
-type Loader = () => Promise<string | null>;
+/** `explicit`: the backend was named (XLSTM_BACKEND), so a merely usable device is enough. */
+type Loader = (explicit: boolean) => Promise<string | null>;
 
 /** Each loader registers its backend and returns a description, or null when it is unavailable. */
 const loaders: Record<BackendName, Loader> = {
@@ -34,10 +36,8 @@ const loaders: Record<BackendName, Loader> = {
     }
     return null;
   },
-  async webgpu() {
-    // The WebGPU path (Dawn through the `webgpu` package) is probed by its own module when present.
-    return null;
-  },
+  // Dawn through the optional `webgpu` package; auto-detection takes hardware adapters only.
+  webgpu: (explicit) => loadWebgpu(explicit),
   async wasm() {
     await import('@tensorflow/tfjs-backend-wasm');
     return 'XNNPACK, SIMD, 1 thread under Node';
@@ -60,7 +60,7 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
   }
   const order: readonly BackendName[] = requested ? [requested as BackendName] : BACKENDS;
   for (const name of order) {
-    const detail = await loaders[name]().catch((e: unknown) => {
+    const detail = await loaders[name](Boolean(requested)).catch((e: unknown) => {
       if (requested) throw new XlstmError('BACKEND', `backend ${name} failed to load: ${String(e)}`, { cause: e });
       return null;
     });

@@ -11,6 +11,7 @@ commands:
   train      train a model from a YAML config (config/llm.yaml)
   finetune   fine-tune a checkpoint on a dataset
   init       write a freshly initialised checkpoint
+  export     copy a checkpoint without optimizer state, in float16 by default
   logits     print a checkpoint's logits for token ids, as JSON
   schema     write schema/schema.graphql
 
@@ -25,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./train.ts')).trainCommand,
   finetune: async () => (await import('./finetune.ts')).finetuneCommand,
   init: async () => (await import('./init.ts')).initCommand,
+  export: async () => (await import('./export.ts')).exportCommand,
   logits: async () => (await import('./logits.ts')).logitsCommand,
   schema: async () => (await import('./schema.ts')).schemaCommand,
 };

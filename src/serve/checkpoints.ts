@@ -16,6 +16,7 @@ import {
   type Meta,
 } from '../checkpoint/index.ts';
 import type { ModelConfig } from '../core/index.ts';
+import { confineName, confineRealPath, type NameRule } from '../util/confine.ts';
 import { XlstmError } from '../util/errors.ts';
 
 export interface CheckpointInfo {
@@ -47,6 +48,12 @@ export interface Page<T> {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Ids are folder names directly under the root: the shared confinement rule, with the catalogue's words. */
+export const CHECKPOINT_ID: NameRule = {
+  what: "a checkpoint id (a folder name of letters, digits, '.', '_' or '-')",
+  hint: 'list ids with the checkpoints query.',
+  maxLength: 128,
+};
 export const DEFAULT_FILE = 'DEFAULT';
 
 export class CheckpointCatalogue {
@@ -77,19 +84,11 @@ export class CheckpointCatalogue {
 
   /** The folder of a checkpoint id; `field` names the id's origin in the error. */
   dirOf(id: string, field = 'checkpoint'): string {
-    if (typeof id !== 'string' || !ID.test(id) || id.includes('..')) {
-      throw new XlstmError(
-        'INVALID_INPUT',
-        `${field} expected a checkpoint id (a folder name of letters, digits, '.', '_' or '-'), but got ${JSON.stringify(id)}. ` +
-          'Hint: list ids with the checkpoints query.',
-      );
-    }
-    const dir = path.join(this.root, id);
-    if (path.dirname(dir) !== this.root) throw new XlstmError('INVALID_INPUT', `${field} expected an id inside the checkpoints root, but got ${JSON.stringify(id)}.`);
-    return dir;
+    confineName(id, field, CHECKPOINT_ID);
+    return path.join(this.root, id);
   }
 
-  /** Like dirOf, and the folder must hold a checkpoint. */
+  /** Like dirOf, and the folder must hold a checkpoint that is really inside the root (no link out of it). */
   async requireDir(id: string, field = 'checkpoint'): Promise<string> {
     const dir = this.dirOf(id, field);
     if (!(await this.ids()).includes(id)) {
@@ -98,6 +97,7 @@ export class CheckpointCatalogue {
         `${field} expected the id of a checkpoint under ${this.root}, but got ${JSON.stringify(id)}. Hint: list ids with the checkpoints query.`,
       );
     }
+    await confineRealPath(this.root, id, field, { rootName: 'the checkpoints root', hint: 'move the checkpoint folder into the root instead of linking to it.' });
     return dir;
   }
 

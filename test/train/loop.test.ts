@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/checkpoint/index.ts';
 import { XlstmModel, type NamedArray } from '../../src/core/index.ts';
 import { prepareDataset } from '../../src/data/index.ts';
 import type { CheckpointEvent, EvalEvent, StepEvent, TrainingRun } from '../../src/train/index.ts';
 import { CharCodec } from './support/char-codec.ts';
-import { collect, maxWeightDiff, tempDir } from './support/run-helpers.ts';
+import { collect, maxWeightDiff, removeTempDirs, tempDir } from './support/run-helpers.ts';
 import { tinyRunConfig, writeRepeatDataset } from './support/synthetic.ts';
 
 /** The resume bar. */
@@ -46,6 +46,7 @@ describe('train()', () => {
     await selectBackend('cpu');
     data = writeRepeatDataset(path.join(tempDir('data'), 'repeat'), 1);
   });
+  afterAll(removeTempDirs);
 
   const run = (id: string, root: string, overrides: Parameters<typeof tinyRunConfig>[1] = {}, extra: Partial<TrainingRun> = {}): TrainingRun => ({
     id,

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
 import type { RunUpdate } from '../../src/train/index.ts';
 import { openQueue, tinyYaml } from './support/queue.ts';
-import { tempDir } from './support/run-helpers.ts';
+import { removeTempDirs, tempDir } from './support/run-helpers.ts';
 import { writeRepeatDataset } from './support/synthetic.ts';
 
 
@@ -24,6 +24,7 @@ describe('RunQueue', () => {
     await selectBackend('cpu');
     data = writeRepeatDataset(path.join(tempDir('data'), 'repeat'), 4);
   });
+  afterAll(removeTempDirs);
 
   it('should run a queued training to SUCCEEDED, recording metrics, samples and checkpoints', async () => {
     const { queue, store, checkpoints } = openQueue();

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
 import { loadCheckpoint } from '../../src/checkpoint/index.ts';
 import type { StartEvent, TrainingRun } from '../../src/train/index.ts';
 import { CharCodec } from './support/char-codec.ts';
-import { collect, maxWeightDiff, tempDir } from './support/run-helpers.ts';
+import { collect, maxWeightDiff, removeTempDirs, tempDir } from './support/run-helpers.ts';
 import { tinyRunConfig, writeRepeatDataset } from './support/synthetic.ts';
 
 /** The data-parallel bar. */
@@ -36,6 +36,7 @@ describe('data-parallel workers', () => {
     await selectBackend('cpu');
     data = writeRepeatDataset(path.join(tempDir('data'), 'repeat'), 2);
   });
+  afterAll(removeTempDirs);
 
   const save = { save_last: true, save_top_k: 0, every_n_steps: 0, dir: 'x' };
   const run = (id: string, root: string, devices: number, trainer: object = {}): TrainingRun => ({

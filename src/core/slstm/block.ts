@@ -8,6 +8,8 @@ import { gelu, silu } from '../ops/activations.ts';
 import { causalConv, convHistory } from '../ops/causal-conv.ts';
 import { groupNorm, layerNorm } from '../ops/norms.ts';
 import type { SlstmWeights } from '../weights.ts';
+import { onWebgpu } from '../gpu/device.ts';
+import { slstmScanGpu, slstmScanTrainGpu } from '../gpu/slstm-scan.ts';
 import { slstmScanFrom, slstmScanTrain, zeroScanState } from './scan.ts';
 
 /** Per-sequence state, [B, H] each (conv [B, k-1, d], absent when k = 0). */
@@ -54,7 +56,17 @@ export function slstmBlock(
   const gx = tf.reshape(tf.add(tf.concat([tf.matMul(c, w.wC), tf.matMul(xn, w.wX)], 1), w.bG), [B, T, 4 * H]) as tf.Tensor3D;
   let hs: tf.Tensor;
   let next: SlstmBlockState | null = null;
-  if (!state && !wantState) {
+  if (onWebgpu()) {
+    // WebGPU under Node cannot read back synchronously: the scan runs as WGSL kernels on the device.
+    if (!state && !wantState) {
+      hs = slstmScanTrainGpu(gx, w.R);
+    } else {
+      const out = slstmScanGpu(gx, w.R, state ?? slstmInitState(B, dims));
+      hs = out.hs;
+      const cell = { c: out.c, n: out.n, h: out.h, m: out.m };
+      next = conv ? { conv, ...cell } : cell;
+    }
+  } else if (!state && !wantState) {
     hs = slstmScanTrain(gx, w.R);
   } else {
     const s0 = state

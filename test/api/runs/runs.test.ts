@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createClient, type Client } from 'graphql-ws';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,7 @@ describe('runs over graphql-ws', () => {
   let client: Client;
   let dataset: string;
   let removeRoot: () => Promise<void>;
+  let home: string;
 
   beforeAll(async () => {
     // wasm: a GPT-2-vocabulary head trains several times faster there than on the cpu backend.
@@ -47,7 +48,7 @@ describe('runs over graphql-ws', () => {
     const { root, remove } = await tinyRoot(['tiny']);
     removeRoot = remove;
     serving = await Serving.open({ checkpointsRoot: root });
-    const home = mkdtempSync(path.join(tmpdir(), 'xlstm-api-runs-'));
+    home = mkdtempSync(path.join(tmpdir(), 'xlstm-api-runs-'));
     dataset = path.join(home, 'story.txt');
     writeFileSync(
       dataset,
@@ -85,6 +86,7 @@ describe('runs over graphql-ws', () => {
     await serving?.close();
     store?.close();
     await removeRoot?.();
+    rmSync(home, { recursive: true, force: true });
   });
 
   /** A query or mutation over the socket: its one result. */

@@ -1,11 +1,22 @@
 /** Helpers for training tests: temp folders, collecting a run's events, reading a checkpoint's weights. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadCheckpoint } from '../../../src/checkpoint/index.ts';
 import { train, type ProgressEvent, type TrainingRun } from '../../../src/train/index.ts';
 
-export const tempDir = (label: string): string => mkdtempSync(path.join(tmpdir(), `xlstm-${label}-`));
+const made: string[] = [];
+
+export function tempDir(label: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `xlstm-${label}-`));
+  made.push(dir);
+  return dir;
+}
+
+/** Deletes every folder tempDir made (call in afterAll). */
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
 
 /** Runs to the end; `stopWhen` aborts the run as soon as it returns true for an event. */
 export async function collect(run: TrainingRun, stopWhen: (e: ProgressEvent) => boolean = () => false): Promise<ProgressEvent[]> {
