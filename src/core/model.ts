@@ -9,11 +9,16 @@ import { deriveDims, type Dims, type ModelConfig } from './config.ts';
 import { initNamed } from './init.ts';
 import { mlstmBlock, mlstmInitState, type MlstmBlockState } from './mlstm/block.ts';
 import { formByName, type FormName } from './mlstm/forms.ts';
+import type { MlstmForm } from './mlstm/cell.ts';
+import { decodeStepGpu } from './gpu/decode-step.ts';
+import { onWebgpu } from './gpu/device.ts';
+import { cachedPackedWeights, disposePackedWeights, isPacked, packState, PACKED, unpackState } from './gpu/pack.ts';
 import { fusedBlockStep, hasHostKernels } from './host/kernels.ts';
 import { layerNorm } from './ops/norms.ts';
 import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.ts';
 import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
-import { mapWeights, packWeights, unpackWeights, weightEntries, type ModelWeights } from './weights.ts';
+import { recomputed } from './recompute.ts';
+import { blockTensors, mapWeights, packWeights, rebind, unpackWeights, weightEntries, type BlockWeights, type ModelWeights } from './weights.ts';
 
 /** tfjs variable names are global: each trainable copy gets its own prefix. */
 let trainableCopies = 0;
@@ -107,22 +112,34 @@ export class XlstmModel {
    */
   hidden(tokens: tf.Tensor2D, form: FormName, state: ModelState | null, wantState: boolean): { x: tf.Tensor3D; state: ModelState | null } {
     this.checkTokens(tokens);
+    if (state && isPacked(state)) state = unpackState(state, this.dims);
     const cell = formByName(form);
     let x = tf.gather(this.weights.embedding, tokens) as unknown as tf.Tensor3D; // [B, T, d]
     const next: BlockState[] = [];
     this.weights.blocks.forEach((w, i) => {
       const s = state ? state[i] : null;
-      if (w.kind === 'm') {
-        const out = mlstmBlock(x, w, this.dims, cell, s as MlstmBlockState | null, wantState || s !== null);
-        x = out.y;
-        if (out.state) next.push(out.state as unknown as BlockState);
-      } else {
-        const out = slstmBlock(x, w, this.dims, s as SlstmBlockState | null, wantState || s !== null);
-        x = out.y;
-        if (out.state) next.push(out.state as unknown as BlockState);
+      const keep = wantState || s !== null;
+      if (!keep) {
+        x = recomputed((xi: tf.Tensor, ws: tf.Tensor[]) => this.block(xi as tf.Tensor3D, rebind(w, ws), cell, null, false).y, x, blockTensors(w)) as tf.Tensor3D;
+        return;
       }
+      // One scope per block: its temporaries are freed before the next block runs.
+      const out = tf.tidy(() => {
+        const r = this.block(x, w, cell, s, true);
+        return { y: r.y, state: r.state } as unknown as tf.TensorContainer;
+      }) as unknown as { y: tf.Tensor3D; state: BlockState | null };
+      x = out.y;
+      if (out.state) next.push(out.state);
     });
     return { x: layerNorm(x, this.weights.normW, this.weights.normB) as tf.Tensor3D, state: wantState ? next : null };
+  }
+
+  /** One block over a sequence: x [B, T, d] -> x + f(LN(x)), and its state when asked for. */
+  private block(x: tf.Tensor3D, w: BlockWeights, cell: MlstmForm, s: BlockState | null, keep: boolean): { y: tf.Tensor3D; state: BlockState | null } {
+    const r = w.kind === 'm'
+      ? mlstmBlock(x, w, this.dims, cell, s as MlstmBlockState | null, keep)
+      : slstmBlock(x, w, this.dims, s as SlstmBlockState | null, keep);
+    return { y: r.y, state: (r.state ?? null) as unknown as BlockState | null };
   }
 
   /** Hidden [N, d] -> logits [N, V]. */
@@ -140,15 +157,29 @@ export class XlstmModel {
     const [B, T] = tokens.shape;
     const out = this.hidden(tokens, form, state ?? null, true);
     const last = tf.reshape(tf.slice(out.x, [0, T - 1, 0], [B, 1, this.dims.d]), [B, this.dims.d]) as tf.Tensor2D;
-    return { logits: this.head(last), state: out.state as ModelState };
+    return { logits: this.head(last), state: this.stateForm(out.state as ModelState) };
   }
 
   /**
    * One token per row: tokens [B] int32 -> logits [B, V] and the next state. On the host
-   * backends each block runs as one fused kernel; elsewhere as the same ops as forward().
+   * backends each block runs as one fused kernel; on webgpu the whole step is one WGSL
+   * dispatch; elsewhere it runs as the same ops as forward().
    */
   step(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
-    return hasHostKernels() ? this.fusedStep(tokens, state) : this.opStep(tokens, state);
+    if (hasHostKernels()) return this.fusedStep(tokens, state);
+    return onWebgpu() ? this.gpuStep(tokens, state) : this.opStep(tokens, state);
+  }
+
+  /**
+   * The decode step as one dispatch (gpu/decode-step.ts) plus the head. The state travels packed,
+   * one [B, S] row per sequence (gpu/pack.ts): a dispatch cannot bind every block's tensors.
+   */
+  gpuStep(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    this.checkTokens(tokens);
+    const packed = packState(state, this.dims)[0][PACKED] as tf.Tensor2D;
+    const weights = cachedPackedWeights(this.weights, this.dims);
+    const out = decodeStepGpu(this.dims, tokens, this.weights.embedding, weights, packed);
+    return { logits: this.head(out.x), state: [{ [PACKED]: out.state }] };
   }
 
   /** The decode step through the fused block kernels (host/kernels.ts). */
@@ -168,14 +199,19 @@ export class XlstmModel {
   opStep(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
     const B = tokens.shape[0];
     const out = this.hidden(tf.reshape(tokens, [B, 1]) as tf.Tensor2D, 'recurrent', state, true);
-    return { logits: this.head(tf.reshape(out.x, [B, this.dims.d]) as tf.Tensor2D), state: out.state as ModelState };
+    return { logits: this.head(tf.reshape(out.x, [B, this.dims.d]) as tf.Tensor2D), state: this.stateForm(out.state as ModelState) };
   }
 
   /** The state of B fresh sequences. */
   initState(B: number): ModelState {
-    return this.dims.kinds.map((kind) =>
-      (kind === 'm' ? mlstmInitState(B, this.dims) : slstmInitState(B, this.dims)) as unknown as BlockState,
+    return this.stateForm(
+      this.dims.kinds.map((kind) => (kind === 'm' ? mlstmInitState(B, this.dims) : slstmInitState(B, this.dims)) as unknown as BlockState),
     );
+  }
+
+  /** States leave the model in one form per backend, so that batches can be concatenated: packed on webgpu. */
+  private stateForm(state: ModelState): ModelState {
+    return onWebgpu() ? packState(state, this.dims) : state;
   }
 
   /** Parameters, counting a tied head once. */
@@ -188,6 +224,7 @@ export class XlstmModel {
   }
 
   dispose(): void {
+    disposePackedWeights(this.weights);
     for (const [, t] of weightEntries(this.weights)) t.dispose();
   }
 

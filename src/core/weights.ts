@@ -229,3 +229,14 @@ export function takesWeightDecay(name: string, t: tf.Tensor): boolean {
   if (name === 'embedding') return false;
   return t.rank >= 2;
 }
+
+/** A block's tensors in a fixed order (its record's key order), for ops that take them as inputs. */
+export function blockTensors(b: BlockWeights): tf.Tensor[] {
+  return Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor);
+}
+
+/** The same block with its tensors replaced, in blockTensors order. */
+export function rebind(b: BlockWeights, tensors: tf.Tensor[]): BlockWeights {
+  let j = 0;
+  return Object.fromEntries(Object.entries(b).map(([key, v]) => [key, v instanceof tf.Tensor ? tensors[j++] : v])) as unknown as BlockWeights;
+}

@@ -8,6 +8,7 @@
  * dlogits = w_n (softmax(x_n W) - e_{t_n});  dx = dlogits W^T;  dW = x^T dlogits
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { onWebgpu } from '../gpu/device.ts';
 
 /** Rows per chunk: bounds the transient [rows, V] logits to about 50 MB at V = 50258. */
 const ROWS = 256;
@@ -25,16 +26,18 @@ export const headLoss: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, we
   const [N, d] = x.shape;
   const loss = tf.tidy(() => {
     const WT = tf.transpose(W); // [V, d]: rows of the head, for the target logits
-    let total: tf.Tensor = tf.scalar(0);
-    for (const [s, n] of chunks(N)) {
-      const xc = tf.slice(x, [s, 0], [n, d]);
-      const logits = tf.matMul(xc, W); // [n, V]
-      const max = tf.max(logits, 1, true);
-      const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(logits, max)), 1)), tf.reshape(max, [n]));
-      const target = tf.sum(tf.mul(xc, tf.gather(WT, tf.slice(targets, [s], [n]))), 1);
-      total = tf.add(total, tf.sum(tf.mul(tf.sub(lse, target), tf.slice(weights, [s], [n]))));
-    }
-    return total as tf.Scalar;
+    // Each chunk in its own scope: its [n, V] temporaries are freed before the next chunk starts.
+    const parts = chunks(N).map(([s, n]) =>
+      tf.tidy(() => {
+        const xc = tf.slice(x, [s, 0], [n, d]);
+        const logits = tf.matMul(xc, W); // [n, V]
+        const max = tf.max(logits, 1, true);
+        const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(logits, max)), 1)), tf.reshape(max, [n]));
+        const target = tf.sum(tf.mul(xc, tf.gather(WT, tf.slice(targets, [s], [n]))), 1);
+        return tf.sum(tf.mul(tf.sub(lse, target), tf.slice(weights, [s], [n])));
+      }),
+    );
+    return tf.addN(parts) as tf.Scalar;
   });
   save([x, W, targets, weights]);
   return {
@@ -46,17 +49,22 @@ export const headLoss: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, we
       const dxs: tf.Tensor[] = [];
       let dW: tf.Tensor = tf.zeros([d, V]);
       for (const [s, n] of chunks(N)) {
-        const xc = tf.slice(x, [s, 0], [n, d]);
-        const tc = tf.slice(targets, [s], [n]);
-        const wc = tf.reshape(tf.mul(tf.slice(weights, [s], [n]), dy), [n, 1]); // [n, 1]
-        const logits = tf.matMul(xc, W);
-        const max = tf.max(logits, 1, true);
-        const e = tf.exp(tf.sub(logits, max));
-        const p = tf.mul(tf.div(e, tf.sum(e, 1, true)), wc); // w_n softmax, [n, V]
-        // The one-hot part of dlogits, -w_n e_{t_n}, enters dx as -w_n W[:, t_n] and dW as a scatter.
-        dxs.push(tf.sub(tf.matMul(p, WT), tf.mul(tf.gather(WT, tc), wc)));
-        dW = tf.add(dW, tf.matMul(tf.transpose(xc), p));
-        dW = tf.sub(dW, scatterColumns(tf.mul(xc, wc) as tf.Tensor2D, tc, V));
+        // One scope per chunk (the [n, V] softmax and its products are freed at once); dW carried.
+        const [dx, next] = tf.tidy(() => {
+          const xc = tf.slice(x, [s, 0], [n, d]);
+          const tc = tf.slice(targets, [s], [n]);
+          const wc = tf.reshape(tf.mul(tf.slice(weights, [s], [n]), dy), [n, 1]); // [n, 1]
+          const logits = tf.matMul(xc, W);
+          const e = tf.exp(tf.sub(logits, tf.max(logits, 1, true)));
+          const p = tf.mul(tf.div(e, tf.sum(e, 1, true)), wc); // w_n softmax, [n, V]
+          // The one-hot part of dlogits, -w_n e_{t_n}, enters dx as -w_n W[:, t_n] and dW as a scatter.
+          const dxc = tf.sub(tf.matMul(p, WT), tf.mul(tf.gather(WT, tc), wc));
+          const dWc = tf.sub(tf.add(dW, tf.matMul(tf.transpose(xc), p)), scatterColumns(tf.mul(xc, wc) as tf.Tensor2D, tc, V));
+          return [dxc, dWc];
+        });
+        dW.dispose();
+        dW = next;
+        dxs.push(dx);
       }
       return [tf.concat(dxs, 0), dW, tf.zerosLike(targets), tf.zerosLike(weights)];
     },
@@ -65,6 +73,8 @@ export const headLoss: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, we
 
 /** out[:, t_n] += rows[n] for every n (duplicates summed): [d, V]. Built on the host; d * V is small. */
 function scatterColumns(rows: tf.Tensor2D, targets: tf.Tensor1D, V: number): tf.Tensor2D {
+  // WebGPU under Node cannot read back synchronously: a segment sum on the device instead.
+  if (onWebgpu()) return tf.transpose(tf.unsortedSegmentSum(rows, targets, V)) as tf.Tensor2D;
   const [n, d] = rows.shape;
   const r = rows.dataSync(); // sync: a few thousand floats
   const t = targets.dataSync();
