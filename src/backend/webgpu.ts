@@ -13,6 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { configureGpuKernels } from '../core/gpu/device.ts';
 import { XlstmError } from '../util/errors.ts';
 
 /** The optional packages, at the versions this module was written against. */
@@ -60,12 +61,13 @@ export function webgpuAdapter(): AdapterDescription | null {
   return adapter;
 }
 
-/** One line for logs and the health query, e.g. "NVIDIA H200 (nvidia, Vulkan)"; null when webgpu is not loaded. */
+/** One line for logs and the health query, e.g. "nvidia-h200 (NVIDIA: 580.159.04, nvidia)"; null when webgpu is not loaded. */
 export function webgpuAdapterSummary(): string | null {
   if (!adapter) return null;
   const a = adapter;
-  const name = a.description || a.device || 'unknown adapter';
-  const extra = [a.vendor, a.architecture, a.featureLevel === 'compatibility' ? 'compatibility mode' : '', a.software ? 'software' : '']
+  // Dawn names the device in `device` ("nvidia-h200") and puts the driver or API in `description`.
+  const name = a.device || a.description || 'unknown adapter';
+  const extra = [a.device ? a.description : '', a.vendor, a.architecture, a.featureLevel === 'compatibility' ? 'compatibility mode' : '', a.software ? 'software' : '']
     .filter(Boolean)
     .join(', ');
   return extra ? `${name} (${extra})` : name;
@@ -83,15 +85,21 @@ function envFlags(): { flags: string[]; featureLevel: 'core' | 'compatibility' }
   return { flags, featureLevel };
 }
 
-function describe(a: AdapterLike, featureLevel: 'core' | 'compatibility', flags: string[]): AdapterDescription {
+/** Dawn's fallback flag, or a known CPU implementation by name (Mesa's llvmpipe over GL says it is not a fallback). */
+export function isSoftwareAdapter(a: Pick<AdapterLike, 'info' | 'isFallbackAdapter'>): boolean {
   const info = a.info ?? {};
   const text = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+  return info.isFallbackAdapter === true || a.isFallbackAdapter === true || SOFTWARE.test(text);
+}
+
+function describe(a: AdapterLike, featureLevel: 'core' | 'compatibility', flags: string[]): AdapterDescription {
+  const info = a.info ?? {};
   return {
     vendor: info.vendor ?? '',
     architecture: info.architecture ?? '',
     device: info.device ?? '',
     description: info.description ?? '',
-    software: info.isFallbackAdapter === true || a.isFallbackAdapter === true || SOFTWARE.test(text),
+    software: isSoftwareAdapter(a),
     featureLevel,
     dawnFlags: flags,
     features: [...a.features].sort(),
@@ -140,8 +148,9 @@ async function importOptional<T>(name: string): Promise<T | null> {
  * `explicit` (XLSTM_BACKEND=webgpu) accepts a software adapter; auto-detection does not.
  */
 export async function loadWebgpu(explicit: boolean): Promise<string | null> {
-  // The backend registers once per process; later selections reuse it.
-  if (loaded) return loaded;
+  const allowSoftware = explicit || process.env.XLSTM_WEBGPU_ALLOW_SOFTWARE === '1';
+  // The backend registers once per process; later selections reuse it, under the same rule.
+  if (loaded) return adapter?.software && !allowSoftware ? null : loaded;
   // An explicit request says why it cannot be met; auto-detection just moves on.
   const unavailable = (why: string, hint: string): null => {
     if (explicit) throw new XlstmError('BACKEND', `webgpu expected ${why}. Hint: ${hint}`);
@@ -167,7 +176,6 @@ export async function loadWebgpu(explicit: boolean): Promise<string | null> {
     );
   }
   const desc = describe(found, featureLevel, flags);
-  const allowSoftware = explicit || process.env.XLSTM_WEBGPU_ALLOW_SOFTWARE === '1';
   if (desc.software && !allowSoftware) return null;
   patchRequestDevice(mod.globals, found);
   // tfjs asks navigator.gpu for an adapter itself: hand it the one described here.
@@ -183,6 +191,7 @@ export async function loadWebgpu(explicit: boolean): Promise<string | null> {
   else Object.defineProperty(globalThis, 'navigator', { value: { gpu: shim }, configurable: true, writable: true });
   if (!(await importOptional('@tensorflow/tfjs-backend-webgpu'))) return null;
   adapter = desc;
+  configureGpuKernels({ softwareAdapter: desc.software });
   loaded = `Dawn ${flags.length ? `[${flags.join(' ')}] ` : ''}on ${webgpuAdapterSummary()}`;
   return loaded;
 }

@@ -182,7 +182,7 @@ export class ModelRegistry {
       for (const t of named.values()) t.dispose();
     }
     try {
-      warmUp(model, tokenizer.eosId);
+      await warmUp(model, tokenizer.eosId);
     } catch (e) {
       model.dispose();
       throw e;
@@ -207,13 +207,14 @@ export class ModelRegistry {
 }
 
 /** One prefill and one step, so kernels are compiled and /readyz means "has run a step". */
-function warmUp(model: XlstmModel, token: number): void {
+async function warmUp(model: XlstmModel, token: number): Promise<void> {
   const logits = tf.tidy(() => {
     const first = model.prefill(tf.tensor2d([[token]], undefined, 'int32'));
     return model.step(tf.tensor1d([token], 'int32'), first.state).logits;
   });
   try {
-    logits.dataSync();
+    // Read asynchronously: WebGPU under Node has no synchronous readback.
+    await logits.data();
   } finally {
     logits.dispose();
   }

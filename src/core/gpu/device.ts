@@ -36,6 +36,18 @@ interface WebgpuBackendLike {
   submitQueue(): void;
 }
 
+/**
+ * How kernels are generated for the adapter in use. `opaqueLoopBounds`: loop bounds are read from
+ * uniforms instead of being constants, for software adapters: Mesa's llvmpipe spends seconds
+ * fully unrolling constant loops of the decode step, while a GPU compiler profits from them.
+ */
+export const gpuOptions = { opaqueLoopBounds: false };
+
+/** Set by the backend loader once the adapter is known. */
+export function configureGpuKernels(options: { softwareAdapter: boolean }): void {
+  gpuOptions.opaqueLoopBounds = options.softwareAdapter;
+}
+
 /** Whether the active backend is tfjs's webgpu (the fused WGSL kernels apply). */
 export function onWebgpu(): boolean {
   return tf.getBackend() === 'webgpu';
@@ -44,7 +56,7 @@ export function onWebgpu(): boolean {
 const MEMBERS = ['device', 'tensorMap', 'makeTensorInfo', 'uploadToGPU', 'ensureCommandEncoderReady', 'endComputePassEncoder', 'submitQueue', 'bufferManager'];
 
 /** The webgpu backend object, checked for the internals these kernels rely on. */
-export function webgpuBackend(backend: tf.KernelBackend = tf.backend()): WebgpuBackendLike {
+export function webgpuBackend(backend: unknown = tf.backend()): WebgpuBackendLike {
   const b = backend as unknown as Record<string, unknown>;
   const missing = MEMBERS.filter((m) => b[m] === undefined);
   if (missing.length > 0) {
@@ -76,9 +88,6 @@ function pipelineFor(device: Gpu, program: GpuProgram): Gpu {
   return p;
 }
 
-/** Dispatches recorded by this module since the process started (for dispatch counts). */
-export const dispatchCounter = { fused: 0 };
-
 export interface OutputSpec {
   readonly shape: number[];
   readonly dtype?: 'float32' | 'int32';
@@ -87,22 +96,24 @@ export interface OutputSpec {
 /**
  * Runs one dispatch of `program` over `workgroups` and returns its outputs as new tensor infos
  * (owned by the caller, e.g. returned from a kernelFunc). `uniforms` fill the program's uniform
- * block as consecutive i32 values.
+ * block as consecutive i32 values, then `floats` as f32 values.
  */
 export function runProgram(
-  backend: tf.KernelBackend,
+  backend: unknown,
   program: GpuProgram,
   inputs: readonly tf.TensorInfo[],
   outputs: readonly OutputSpec[],
   uniforms: readonly number[],
   workgroups: [number, number, number],
+  floats: readonly number[] = [],
 ): tf.TensorInfo[] {
   const be = webgpuBackend(backend);
   const outs = outputs.map((o) => be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
   for (const t of [...outs, ...inputs]) be.uploadToGPU(t.dataId);
   const buffers = [...outs, ...inputs].map((t) => be.tensorMap.get(t.dataId).resource);
-  const u = new Int32Array(Math.max(4, Math.ceil(uniforms.length / 4) * 4));
+  const u = new Int32Array(Math.max(4, Math.ceil((uniforms.length + floats.length) / 4) * 4));
   u.set(uniforms);
+  new Float32Array(u.buffer).set(floats, uniforms.length);
   const uniform = be.bufferManager.acquireBuffer(u.byteLength, USAGE_UNIFORM | 0x08 /* COPY_DST */);
   be.device.queue.writeBuffer(uniform, 0, u.buffer, 0, u.byteLength);
   // Released with tfjs's own uniforms once the commands are submitted.
@@ -118,7 +129,6 @@ export function runProgram(
   be.computePassEncoder.setPipeline(pipeline);
   be.computePassEncoder.setBindGroup(0, bindGroup);
   be.computePassEncoder.dispatchWorkgroups(...workgroups);
-  dispatchCounter.fused++;
   be.dispatchCountInPass++;
   if (be.dispatchCountInPass >= (tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number)) {
     be.endComputePassEncoder();

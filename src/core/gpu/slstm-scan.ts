@@ -253,7 +253,7 @@ export const slstmScanTrainGpu: (gx: tf.Tensor3D, R: tf.Tensor4D) => tf.Tensor3D
     value: hs as tf.Tensor3D,
     gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
       const [R_, hs_, pre_, cs_, ns_, ms_] = saved;
-      const dgx = tf.engine().runKernel(BACKWARD, { dy, R: R_, pre: pre_, cs: cs_, ns: ns_, ms: ms_ }) as tf.Tensor3D;
+      const [dgx] = tf.engine().runKernel(BACKWARD, { dy, R: R_, pre: pre_, cs: cs_, ns: ns_, ms: ms_ }) as tf.Tensor3D[];
       const [, nh, dh] = R_.shape;
       return [dgx, recurrentWeightGrad(dgx, hs_ as tf.Tensor3D, nh, dh)];
     },

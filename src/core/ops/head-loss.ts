@@ -19,6 +19,16 @@ function chunks(N: number): [number, number][] {
   return out;
 }
 
+/**
+ * The sum of many tensors in AddN groups of at most 7: webgpu binds every input of an AddN at once,
+ * and a device grants 8 storage buffers per shader stage unless asked for more (16 on an H200).
+ */
+function sumOf(parts: tf.Tensor[]): tf.Tensor {
+  let total = tf.addN(parts.slice(0, 7));
+  for (let j = 7; j < parts.length; j += 6) total = tf.addN([total, ...parts.slice(j, j + 6)]);
+  return total;
+}
+
 /** x [N, d], W [d, V] (the head, [in, out]), targets [N] int32, weights [N] (w_n) -> scalar loss. */
 export const headLoss: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D) => tf.Scalar = tf.customGrad((...args) => {
   const [x, W, targets, weights] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
@@ -37,7 +47,7 @@ export const headLoss: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, we
         return tf.sum(tf.mul(tf.sub(lse, target), tf.slice(weights, [s], [n])));
       }),
     );
-    return tf.addN(parts) as tf.Scalar;
+    return sumOf(parts) as tf.Scalar;
   });
   save([x, W, targets, weights]);
   return {
