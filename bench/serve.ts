@@ -154,9 +154,13 @@ function measureCore(model: XlstmModel, tokenizer: Tokenizer, B: number): { toke
     };
     disposeState(prev);
     state = out.state;
-    const data = out.logits.dataSync() as Float32Array; // sync: as in the scheduler, the logits are read once per step
+    // As in the scheduler: the row normalisers in one batched op, then the logits read once per step.
+    const lse = tf.tidy(() => tf.logSumExp(out.logits, 1));
+    const data = out.logits.dataSync() as Float32Array; // sync: logits and normalisers, once per step
+    const logZ = lse.dataSync() as Float32Array;
     out.logits.dispose();
-    ids = ids.map((_, i) => sampleToken(data.subarray(i * V, (i + 1) * V), SAMPLING, rngs[i]).id);
+    lse.dispose();
+    ids = ids.map((_, i) => sampleToken(data.subarray(i * V, (i + 1) * V), SAMPLING, rngs[i], logZ[i]).id);
     steps.push(performance.now() - ts);
   }
   disposeState(state);
