@@ -126,6 +126,92 @@ export async function listCheckpointFolders(root: string): Promise<string[]> {
   return out;
 }
 
+export interface RepairReport {
+  /** Checkpoint folders put back in place (from the new copy when it was complete, else the old one). */
+  readonly restored: readonly string[];
+  /** Leftover temp, backup and deletion folders removed. */
+  readonly removed: readonly string[];
+}
+
+export interface RepairOptions {
+  /**
+   * A temp folder with no backup beside it may be a write still running in another process: it is removed only
+   * once nothing in it changed for this long (default 10 minutes). Backups are decided without waiting.
+   */
+  readonly staleMs?: number;
+  readonly now?: () => number;
+}
+
+const LEFTOVER = /^\.(.+)\.(tmp|old)-([A-Za-z0-9]+)$/;
+const DELETING = /^\.deleting-/;
+
+/**
+ * Finishes or undoes what a killed writeFolderAtomic left under `root`. A backup `.NAME.old-S` exists only after
+ * the new copy `.NAME.tmp-S` was complete and synced, so: NAME present -> the swap finished, drop the backup;
+ * NAME absent and the new copy there -> move the new copy in; NAME absent and no new copy -> put the backup
+ * back. Temp folders without a backup were never complete and go once stale; so do `.deleting-*` folders.
+ */
+export async function repairInterruptedWrites(root: string, options: RepairOptions = {}): Promise<RepairReport> {
+  const names = (await subfolders(root)).filter((n) => LEFTOVER.test(n) || DELETING.test(n));
+  return repairNames(root, names, options);
+}
+
+/** The same for one checkpoint folder `dest` only (what a run about to resume from it needs). */
+export async function repairInterruptedWrite(dest: string, options: RepairOptions = {}): Promise<RepairReport> {
+  const target = path.resolve(dest);
+  const base = path.basename(target);
+  const names = (await subfolders(path.dirname(target))).filter((n) => LEFTOVER.exec(n)?.[1] === base);
+  return repairNames(path.dirname(target), names, options);
+}
+
+async function repairNames(root: string, names: readonly string[], options: RepairOptions): Promise<RepairReport> {
+  const restored: string[] = [];
+  const removed: string[] = [];
+  const exists = async (p: string): Promise<boolean> => (await fsp.lstat(p).catch(() => null)) !== null;
+  const remove = async (name: string): Promise<void> => {
+    await fsp.rm(path.join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  };
+  const pending = new Set(names);
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (!m || m[2] !== 'old') continue;
+    const [, base, , suffix] = m;
+    const dest = path.join(root, base);
+    const fresh = `.${base}${TEMP_MARK}${suffix}`;
+    pending.delete(name);
+    pending.delete(fresh);
+    if (await exists(dest)) {
+      await remove(name);
+      if (await exists(path.join(root, fresh))) await remove(fresh);
+    } else if (await exists(path.join(root, fresh))) {
+      await fsp.rename(path.join(root, fresh), dest);
+      await remove(name);
+      restored.push(base);
+    } else {
+      await fsp.rename(path.join(root, name), dest);
+      restored.push(base);
+    }
+  }
+  const staleMs = options.staleMs ?? 10 * 60_000;
+  const now = (options.now ?? Date.now)();
+  for (const name of pending) {
+    if (now - (await newestChange(path.join(root, name))) >= staleMs) await remove(name);
+  }
+  if (restored.length > 0 || removed.length > 0) await syncFolder(root);
+  return { restored, removed };
+}
+
+/** The latest mtime of a folder and the files in it (a long write keeps touching its files, not the folder). */
+async function newestChange(dir: string): Promise<number> {
+  let newest = (await fsp.stat(dir).catch(() => null))?.mtimeMs ?? 0;
+  for (const entry of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const st = await fsp.stat(path.join(dir, entry)).catch(() => null);
+    if (st) newest = Math.max(newest, st.mtimeMs);
+  }
+  return newest;
+}
+
 /** Temp and backup folders under `root` left by interrupted writes, for a caller to inspect or remove. */
 export async function listLeftoverFolders(root: string): Promise<string[]> {
   return (await subfolders(root)).filter(

@@ -19,11 +19,15 @@ export { validateMeta, META_FORMAT_VERSION, type Meta, type Provenance } from '.
 export {
   listCheckpointFolders,
   listLeftoverFolders,
+  repairInterruptedWrite,
+  repairInterruptedWrites,
   sha256Bytes,
   sha256File,
   writeFolderAtomic,
   WEIGHTS_FILE,
   type FolderFiles,
+  type RepairOptions,
+  type RepairReport,
 } from './folder.ts';
 export { parseCheckpointConfig, stringifyCheckpointConfig, type CheckpointConfig } from './config-file.ts';
 export { saveCheckpoint, type MetaInput, type SaveCheckpointOptions } from './save.ts';

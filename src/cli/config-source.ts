@@ -4,13 +4,15 @@ import path from 'node:path';
 
 import type { ConfigEntry, ConfigSource } from '../api/schema/index.ts';
 import { parseLlmConfig } from '../config/index.ts';
+import { confineName, type NameRule } from '../util/confine.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Config names are file names under the config folder, without .yaml. */
+export const CONFIG_NAME: NameRule = { what: 'a config name (a file under the config folder, without .yaml)', hint: 'list names with the configs query.' };
 
 export function configFolderSource(dir: string): ConfigSource {
   const read = async (name: string): Promise<ConfigEntry | null> => {
-    if (!NAME.test(name)) return null;
-    const file = path.join(dir, `${name}.yaml`);
+    const file = path.join(dir, `${confineName(name, 'name', CONFIG_NAME)}.yaml`);
     const yaml = await fsp.readFile(file, 'utf8').catch(() => null);
     if (yaml === null) return null;
     try {
@@ -23,7 +25,7 @@ export function configFolderSource(dir: string): ConfigSource {
   return {
     async list() {
       const files = await fsp.readdir(dir).catch(() => [] as string[]);
-      const names = files.filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort();
+      const names = files.filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).filter((n) => NAME.test(n) && !n.includes('..')).sort();
       const entries = await Promise.all(names.map(read));
       return entries.filter((e): e is ConfigEntry => e !== null);
     },

@@ -10,11 +10,13 @@ import { parseCheckpointConfig } from '../checkpoint/index.ts';
 import { loadLlmConfig, parseLlmConfig } from '../config/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { RunQueue, type CheckpointRef, type ConfigResolver, type RunQueueOptions, type TextCodec } from '../train/index.ts';
+import { CHECKPOINT_ID } from '../serve/index.ts';
 import type { Store } from '../store/index.ts';
+import { confineName, confineRealPath } from '../util/confine.ts';
+import { CONFIG_NAME } from './config-source.ts';
 import { XlstmError } from '../util/errors.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
  * `config` is a file name under `configDir` (without .yaml), or inline YAML (anything with a
@@ -26,7 +28,7 @@ export function configResolver(configDir: string, options: { readonly allowPaths
     // The command line names files: config/llm.yaml, ./mine.yml.
     if (options.allowPaths && /\.ya?ml$/.test(config) && !config.includes('\n')) return loadLlmConfig(config, { overrides });
     if (NAME.test(config) && !config.includes(':')) {
-      const file = path.join(configDir, `${config}.yaml`);
+      const file = path.join(configDir, `${confineName(config, 'config', CONFIG_NAME)}.yaml`);
       const text = await readFile(file, 'utf8').catch(() => null);
       if (text === null) {
         throw new XlstmError('INVALID_CONFIG', `config expected the name of a file under ${configDir} or inline YAML, but got ${JSON.stringify(config)}, which is neither. Hint: list names with the configs query.`);
@@ -46,14 +48,12 @@ export function checkpointFinder(root: string, options: { readonly allowPaths?: 
     const looksLikePath = value.includes('/') || value.includes(path.sep) || value.startsWith('.');
     let dir: string;
     if (options.allowPaths && looksLikePath) dir = path.resolve(value);
-    else if (ID.test(value) && !value.includes('..')) dir = path.join(root, value);
-    else {
-      throw new XlstmError('INVALID_INPUT', `checkpoint expected a checkpoint id (a folder name of letters, digits, '.', '_' or '-'), but got ${JSON.stringify(value)}. Hint: list ids with the checkpoints query.`);
-    }
+    else dir = path.join(root, confineName(value, 'checkpoint', CHECKPOINT_ID));
     const weights = await stat(path.join(dir, 'model.safetensors')).catch(() => null);
     if (!weights?.isFile()) {
       throw new XlstmError('CHECKPOINT_NOT_FOUND', `checkpoint expected ${looksLikePath ? 'a checkpoint folder' : `the id of a checkpoint under ${root}`}, but got ${JSON.stringify(value)}. Hint: list ids with the checkpoints query.`);
     }
+    if (!(options.allowPaths && looksLikePath)) await confineRealPath(root, value, 'checkpoint', { rootName: 'the checkpoints root' });
     const configFile = path.join(dir, 'config.yaml');
     const text = await readFile(configFile, 'utf8').catch(() => {
       throw new XlstmError('CHECKPOINT_CORRUPT', `${configFile} expected to exist, but it is missing.`);
@@ -85,6 +85,8 @@ export interface QueueSetup {
   readonly checkpointsRoot: string;
   readonly configDir: string;
   readonly workDir: string;
+  /** Servers: datasets must lie inside this folder (see RunQueueOptions.dataRoot). */
+  readonly dataRoot?: string;
   readonly allowPaths?: boolean;
   readonly backend?: string | null;
   /** Gradients in worker processes even for one device: what a server wants (see TrainingRun.isolate). */
@@ -101,6 +103,7 @@ export function createRunQueue(setup: QueueSetup): RunQueue {
     findCheckpoint: checkpointFinder(setup.checkpointsRoot, { allowPaths: setup.allowPaths }),
     codecFor: setup.codecFor ?? defaultCodec,
     workDir: setup.workDir,
+    dataRoot: setup.dataRoot,
     backend: setup.backend ?? null,
     isolate: setup.isolate,
     log: setup.log,

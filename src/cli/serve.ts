@@ -3,6 +3,7 @@
  * and on SIGINT/SIGTERM drains (no new work, open streams end with CANCELLED) and exits 0.
  */
 import 'reflect-metadata';
+import { memory } from '@tensorflow/tfjs-core';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,18 +11,22 @@ import { parseArgs } from 'node:util';
 import { ApiServer, createMetrics, Playground } from '../api/http/index.ts';
 import { Serving, type ServeLimits } from '../serve/index.ts';
 import { XlstmError } from '../util/errors.ts';
+import { API_ENV_USAGE, apiSettings } from './api-settings.ts';
 import { configFolderSource } from './config-source.ts';
 import { intFlag } from './int-flag.ts';
 import { CHECKPOINTS_DIR, CONFIG_DIR, packageVersion } from './paths.ts';
 import { startBackend } from './runtime.ts';
 
 export const SERVE_USAGE = `xlstm serve [--port N] [--host H] [--checkpoint ID|DIR] [--checkpoints-dir DIR]
-            [--max-active N] [--max-queued N] [--max-tokens N] [--no-playground]
+            [--max-active N] [--max-queued N] [--max-tokens N] [--max-prompts N] [--max-prompt-tokens N]
+            [--no-playground]
   --port          default XLSTM_PORT or 4000 (0 picks a free port)
   --host          default XLSTM_HOST or 127.0.0.1
   --checkpoint    the checkpoint served by default: an id under the checkpoints folder, or a checkpoint folder;
                   default: the one named in checkpoints/DEFAULT, or the only one there
-  --checkpoints-dir  default XLSTM_CHECKPOINTS or the repository's checkpoints/`;
+  --checkpoints-dir  default XLSTM_CHECKPOINTS or the repository's checkpoints/
+  --max-tokens, --max-prompts, --max-prompt-tokens   caps on one generate request (defaults 1024, 16, 2048)
+${API_ENV_USAGE}`;
 
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -34,6 +39,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
       'max-active': { type: 'string' },
       'max-queued': { type: 'string' },
       'max-tokens': { type: 'string' },
+      'max-prompts': { type: 'string' },
+      'max-prompt-tokens': { type: 'string' },
       'no-playground': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -50,7 +57,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
     maxActive: intFlag('--max-active', values['max-active'], 1),
     maxQueued: intFlag('--max-queued', values['max-queued'], 0),
     maxTokens: intFlag('--max-tokens', values['max-tokens'], 1),
+    maxPrompts: intFlag('--max-prompts', values['max-prompts'], 1),
+    maxPromptTokens: intFlag('--max-prompt-tokens', values['max-prompt-tokens'], 1),
   });
+  // Before anything heavy: a server that would be open to the network without tokens does not start.
+  const api = await apiSettings(process.env, host);
+  for (const warning of api.warnings) log(`warning: ${warning}`);
   const backend = await startBackend(log);
   const metrics = createMetrics();
   const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: id, limits, observer: metrics.observer });
@@ -64,6 +76,9 @@ export async function serveCommand(argv: string[]): Promise<void> {
     backend: () => backend.name,
     exposeInternals: process.env.NODE_ENV === 'development',
     playground,
+    access: api.access,
+    limits: api.limits,
+    memory: () => memory(),
   });
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -2,7 +2,7 @@
  * Dotted-key overrides of a parsed config (`trainer.devices=2`, or `{'trainer.devices': '2'}` from
  * CLI flags). String values are read as YAML, so `2` is a number and `[0.9, 0.99]` a list.
  */
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { XlstmError } from '../util/errors.ts';
 
 export type Overrides = readonly string[] | Readonly<Record<string, unknown>>;
@@ -22,11 +22,16 @@ function fail(where: string, message: string): never {
   throw new XlstmError('INVALID_CONFIG', `${where}: ${message}`);
 }
 
+/** A value as YAML, as strictly as a config file: warnings (an unknown tag such as !!js/function) fail too. */
 function parseValue(text: string, where: string): unknown {
+  const refuse = (why: string): never => fail(where, `value expected YAML, but got ${JSON.stringify(text)} (${why.split('\n')[0]}).`);
+  const doc = parseDocument(text);
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) return refuse(problem.message);
   try {
-    return parse(text);
+    return doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    return fail(where, `value expected YAML, but got ${JSON.stringify(text)} (${(e as Error).message.split('\n')[0]}).`);
+    return refuse((e as Error).message);
   }
 }
 

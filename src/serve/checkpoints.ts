@@ -10,6 +10,7 @@ import {
   META_FORMAT_VERSION,
   parseCheckpointConfig,
   readSafetensorsHeader,
+  repairInterruptedWrites,
   sha256File,
   validateMeta,
   WEIGHTS_FILE,
@@ -68,6 +69,9 @@ export class CheckpointCatalogue {
    */
   static async open(root: string, defaultId?: string): Promise<CheckpointCatalogue> {
     const absolute = path.resolve(root);
+    // A write killed halfway leaves hidden folders; a swap killed between its renames leaves no folder at all.
+    const repaired = await repairInterruptedWrites(absolute);
+    for (const id of repaired.restored) console.warn(`checkpoint ${id} was restored after an interrupted write.`);
     const probe = new CheckpointCatalogue(absolute, null);
     let chosen = defaultId ?? null;
     if (chosen === null) {

@@ -142,9 +142,14 @@ function promptSpec(
       if (finished) return;
       if (end.kind === 'error') {
         const code = end.error instanceof XlstmError ? end.error.code : 'INTERNAL';
-        // Internal failures keep their details in the server log, never in the stream.
-        const message = end.error instanceof XlstmError ? end.error.message : 'generation failed inside the server.';
-        if (!(end.error instanceof XlstmError)) console.error('generation failed:', end.error);
+        // Internal failures keep their details in the server log, never in the stream; the id finds them there.
+        let message: string;
+        if (end.error instanceof XlstmError) message = end.error.message;
+        else {
+          const errorId = crypto.randomUUID();
+          message = `generation failed inside the server (error id ${errorId}).`;
+          console.error(`internal error ${errorId}: generation failed: ${end.error instanceof Error ? (end.error.stack ?? end.error.message) : String(end.error)}`);
+        }
         observer.streamError(code);
         emit({ kind: 'error', promptIndex, code, message });
       }

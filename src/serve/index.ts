@@ -1,6 +1,6 @@
 /** The serve layer's public API: checkpoints on disk, loaded models, the batched scheduler and generation. */
 export { Serving, type ServingOptions } from './serving.ts';
-export { CheckpointCatalogue, pageOf, DEFAULT_FILE, type CheckpointInfo, type CheckpointFilter, type Page } from './checkpoints.ts';
+export { CheckpointCatalogue, CHECKPOINT_ID, pageOf, DEFAULT_FILE, type CheckpointInfo, type CheckpointFilter, type Page } from './checkpoints.ts';
 export { ModelRegistry, type ModelSummary, type ModelPhase, type ReadyModel, type ServedModel } from './registry.ts';
 export { Scheduler, type SequenceSpec, type SequenceHandle, type SequenceEnd, type SchedulerOptions } from './scheduler.ts';
 export {

@@ -7,9 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { repairInterruptedWrite } from '../checkpoint/index.ts';
 import { configToObject, type ModelConfig } from '../core/index.ts';
 import { validateDataset } from '../data/index.ts';
 import { isTerminal, type CheckpointRecord, type MetricRecord, type Page, type PageArgs, type RunError, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.ts';
+import { confinePath, confineRealPath } from '../util/confine.ts';
 import { isXlstmError, XlstmError } from '../util/errors.ts';
 import { train, type TrainingRun } from './loop.ts';
 import type { ProgressEvent } from './progress.ts';
@@ -43,6 +45,8 @@ export interface RunQueueOptions {
   readonly codecFor: (base: CheckpointRef | null) => TextCodec | Promise<TextCodec>;
   /** Relative data roots resolve against this folder (default: the working directory). */
   readonly workDir?: string;
+  /** When set (a server), every data root must lie inside this folder, symbolic links resolved. */
+  readonly dataRoot?: string;
   /** Runs executing at once (default 1). */
   readonly concurrency?: number;
   /** tfjs backend for worker processes. */
@@ -180,7 +184,9 @@ export class RunQueue {
   }
 
   private absolute(config: RunConfig): RunConfig {
-    const root = path.resolve(this.options.workDir ?? process.cwd(), config.data.root);
+    const workDir = this.options.workDir ?? process.cwd();
+    const { dataRoot } = this.options;
+    const root = dataRoot ? confinePath(dataRoot, config.data.root, 'data.root', { ...DATA_ROOT, base: workDir }) : path.resolve(workDir, config.data.root);
     return { ...config, data: { ...config.data, root } };
   }
 
@@ -194,6 +200,7 @@ export class RunQueue {
     }
     const t = config.trainer;
     makeSchedule(t.lr_schedule, { lr: config.optimizer.lr, warmupSteps: t.warmup_steps, maxSteps: t.max_steps ?? Math.max(1, t.warmup_steps), minLrRatio: t.min_lr_ratio });
+    if (this.options.dataRoot) await confineRealPath(this.options.dataRoot, config.data.root, 'data.root', DATA_ROOT);
     await validateDataset(config.data.root, { readChunk: config.data.read_chunk });
   }
 
@@ -255,8 +262,10 @@ export class RunQueue {
     // The request names the base as it was given (an id, or a folder on the command line).
     const baseRef = record.baseCheckpointId ? ((stored.request as FineTuneRequest).checkpoint ?? record.baseCheckpointId) : null;
     const base = baseRef ? await this.options.findCheckpoint(baseRef) : null;
-    const last = this.options.store.checkpoints.get(lastId(record.id));
-    const resumeFrom = last && existsSync(path.join(last.path, 'optimizer.safetensors')) ? last.path : null;
+    // The folder decides, not only the store: a kill can land after the write and before its record.
+    const lastDir = this.options.store.checkpoints.get(lastId(record.id))?.path ?? path.join(this.options.checkpointsRoot, lastId(record.id));
+    await repairInterruptedWrite(lastDir);
+    const resumeFrom = existsSync(path.join(lastDir, 'optimizer.safetensors')) ? lastDir : null;
     return {
       id: record.id,
       kind: record.kind,
@@ -324,6 +333,8 @@ export class RunQueue {
 }
 
 const now = (): string => new Date().toISOString();
+
+const DATA_ROOT = { rootName: 'the data root', hint: 'keep datasets inside the data root (XLSTM_DATA).' };
 
 function checkDevices(devices: number | null | undefined): void {
   if (devices != null && !(Number.isInteger(devices) && devices >= 1)) {

@@ -76,7 +76,7 @@ export function confinePath(root: string, candidate: unknown, field: string, rul
   const base = path.resolve(root);
   const rootName = rule.rootName ?? 'the root';
   const expected = `a path inside ${rootName} ${base}`;
-  const hint = rule.hint ?? `use a path relative to ${base}.`;
+  const hint = rule.hint ?? `use a path inside ${base}, relative to ${path.resolve(rule.base ?? base)}.`;
   if (typeof candidate !== 'string') refuse(field, expected, candidate, 'is not a string', hint);
   if (candidate === '') refuse(field, expected, candidate, 'is empty', hint);
   if (candidate.includes('\0')) refuse(field, expected, candidate, 'contains a NUL byte', hint);

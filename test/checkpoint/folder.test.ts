@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   listCheckpointFolders,
   listLeftoverFolders,
+  repairInterruptedWrite,
+  repairInterruptedWrites,
   sha256Bytes,
   sha256File,
   writeFolderAtomic,
@@ -82,5 +84,60 @@ describe('listings', () => {
     expect(await listCheckpointFolders(root)).toEqual(['a-ckpt', 'b-ckpt']);
     expect(await listLeftoverFolders(root)).toEqual(['.a-ckpt.old-x1', '.a-ckpt.tmp-x1']);
     expect(await listCheckpointFolders(path.join(root, 'missing'))).toEqual([]);
+  });
+});
+
+describe('repairInterruptedWrites', () => {
+  /** A complete folder as writeFolderAtomic leaves it: one file saying which version it is. */
+  const folder = async (name: string, version: string): Promise<void> => {
+    await mkdir(path.join(root, name));
+    await writeFile(path.join(root, name, 'version.txt'), version);
+  };
+  const version = (name: string): Promise<string> => readFile(path.join(root, name, 'version.txt'), 'utf8');
+
+  it('moves the new copy in when a swap was killed between its two renames', async () => {
+    await folder('.ck.old-abc123', 'old');
+    await folder('.ck.tmp-abc123', 'new');
+    expect(await listCheckpointFolders(root)).toEqual([]);
+    expect(await repairInterruptedWrites(root)).toEqual({ restored: ['ck'], removed: ['.ck.old-abc123'] });
+    expect(await version('ck')).toBe('new');
+    expect(await readdir(root)).toEqual(['ck']);
+  });
+
+  it('puts the backup back when the new copy is gone too', async () => {
+    await folder('.ck.old-abc123', 'old');
+    expect(await repairInterruptedWrites(root)).toEqual({ restored: ['ck'], removed: [] });
+    expect(await version('ck')).toBe('old');
+  });
+
+  it('drops the backup when the swap finished and only its removal was cut short', async () => {
+    await folder('ck', 'new');
+    await folder('.ck.old-abc123', 'old');
+    expect(await repairInterruptedWrites(root)).toEqual({ restored: [], removed: ['.ck.old-abc123'] });
+    expect(await version('ck')).toBe('new');
+  });
+
+  it('removes temp folders without a backup (never complete) and deletion leftovers only once they are stale', async () => {
+    await folder('ck', 'current');
+    await folder('.ck.tmp-zzz999', 'half');
+    await folder('.deleting-gone-123', 'x');
+    const now = Date.now();
+    expect(await repairInterruptedWrites(root, { now: () => now })).toEqual({ restored: [], removed: [] });
+    expect(await repairInterruptedWrites(root, { now: () => now + 11 * 60_000 })).toEqual({ restored: [], removed: ['.ck.tmp-zzz999', '.deleting-gone-123'] });
+    expect(await readdir(root)).toEqual(['ck']);
+  });
+
+  it('repairs one destination only, leaving other folders alone', async () => {
+    await folder('.a.old-abc123', 'a-old');
+    await folder('.b.old-def456', 'b-old');
+    expect(await repairInterruptedWrite(path.join(root, 'a'))).toEqual({ restored: ['a'], removed: [] });
+    expect((await readdir(root)).sort()).toEqual(['.b.old-def456', 'a']);
+  });
+
+  it('handles names with dots', async () => {
+    await folder('.run.v2-last.old-abc123', 'old');
+    await folder('.run.v2-last.tmp-abc123', 'new');
+    await repairInterruptedWrites(root);
+    expect(await version('run.v2-last')).toBe('new');
   });
 });

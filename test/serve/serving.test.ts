@@ -59,6 +59,31 @@ describe('CheckpointCatalogue', () => {
     expect(e.message).toMatch(/expected a checkpoint id \(a folder name of letters, digits/);
   });
 
+  it('puts back, when it opens, a checkpoint whose replacement was killed between its two renames', async () => {
+    const crashed = await tinyRoot(['ck']);
+    try {
+      // What writeFolderAtomic leaves when killed after moving the old folder aside and before moving the new one in.
+      await fsp.rename(path.join(crashed.root, 'ck'), path.join(crashed.root, '.ck.old-abc123'));
+      const catalogue = await CheckpointCatalogue.open(crashed.root);
+      expect(await catalogue.ids()).toEqual(['ck']);
+      expect((await catalogue.info('ck'))?.meta.id).toBe('ck');
+    } finally {
+      await crashed.remove();
+    }
+  });
+
+  it('refuses a checkpoint folder that is a link out of the root', async () => {
+    const outside = await tinyRoot(['elsewhere']);
+    try {
+      await fsp.symlink(path.join(outside.root, 'elsewhere'), path.join(root, 'linked'));
+      // Links are not listed as checkpoints, so the id is unknown here; the real path is checked as well.
+      expect((await caught(() => serving.catalogue.requireDir('linked'))).code).toBe('CHECKPOINT_NOT_FOUND');
+    } finally {
+      await fsp.rm(path.join(root, 'linked'), { force: true });
+      await outside.remove();
+    }
+  });
+
   it('describes a checkpoint from meta.json and config.yaml, with its size', async () => {
     const info = await serving.catalogue.info('tiny');
     expect(info?.meta.id).toBe('tiny');

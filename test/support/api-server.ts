@@ -6,7 +6,7 @@ import 'reflect-metadata';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 
-import { ApiServer, createMetrics, type ApiMetrics, type Playground } from '../../src/api/http/index.ts';
+import { ApiServer, createMetrics, type AccessPolicy, type ApiLimits, type ApiMetrics, type Playground } from '../../src/api/http/index.ts';
 import type { ConfigSource } from '../../src/api/schema/index.ts';
 import { selectBackend } from '../../src/backend/select.ts';
 import { Serving, type ServeLimits } from '../../src/serve/index.ts';
@@ -19,10 +19,10 @@ export interface TestServer {
   readonly root: string;
   readonly httpUrl: string;
   readonly wsUrl: string;
-  /** POST /graphql; returns the parsed JSON body. */
-  query<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<FormattedExecutionResult<T>>;
-  /** A fresh graphql-ws client (closed by close()). */
-  client(): Client;
+  /** POST /graphql (with a bearer token when given); returns the parsed JSON body. */
+  query<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<FormattedExecutionResult<T>>;
+  /** A fresh graphql-ws client (closed by close()), sending `token` in connectionParams when given. */
+  client(token?: string): Client;
   close(): Promise<void>;
 }
 
@@ -35,7 +35,12 @@ export interface TestServerOptions {
   readonly limits?: Partial<ServeLimits>;
   readonly configs?: ConfigSource;
   readonly playground?: Playground | null;
+  readonly access?: AccessPolicy;
+  /** Merged over the test default, which lifts the rate limit (tests poll health in tight loops). */
+  readonly apiLimits?: Partial<ApiLimits>;
 }
+
+const TEST_API_LIMITS: Partial<ApiLimits> = { ratePerSecond: 100_000, rateBurst: 100_000 };
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   await selectBackend('cpu');
@@ -51,6 +56,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     backend: () => 'cpu',
     playground: options.playground ?? null,
     drainTimeoutMs: 2_000,
+    access: options.access,
+    limits: { ...TEST_API_LIMITS, ...options.apiLimits },
   });
   const httpUrl = await server.listen(0);
   const wsUrl = httpUrl.replace(/^http/, 'ws');
@@ -62,16 +69,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     root,
     httpUrl,
     wsUrl,
-    async query(query, variables) {
+    async query(query, variables, token) {
       const res = await fetch(httpUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify({ query, variables }),
       });
       return res.json();
     },
-    client() {
-      const c = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    client(token) {
+      const connectionParams = token ? { authorization: `Bearer ${token}` } : undefined;
+      const c = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams });
       clients.push(c);
       return c;
     },

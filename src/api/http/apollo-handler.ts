@@ -3,8 +3,8 @@ import type { ApolloServer, BaseContext } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** Bodies above this are refused with 413 before they are parsed. */
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Bodies above this are refused with 413 before they are parsed (the server passes its own limit). */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 export async function handleGraphQL<C extends BaseContext>(
   apollo: ApolloServer<C>,
@@ -12,6 +12,7 @@ export async function handleGraphQL<C extends BaseContext>(
   req: IncomingMessage,
   res: ServerResponse,
   search: string,
+  maxBodyBytes: number = MAX_BODY_BYTES,
 ): Promise<void> {
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
@@ -19,8 +20,15 @@ export async function handleGraphQL<C extends BaseContext>(
   }
   let body: unknown;
   if (req.method === 'POST') {
-    const read = await readBody(req);
-    if (read === null) return plain(res, 413, `request body expected at most ${MAX_BODY_BYTES} bytes, but got more.`);
+    const tooLarge = (): void => {
+      // The rest of the body is not read: close the connection rather than leave it half consumed.
+      res.setHeader('connection', 'close');
+      plain(res, 413, `request body expected at most ${maxBodyBytes} bytes, but got more. Hint: send fewer or shorter prompts.`);
+    };
+    // A declared length is refused before a byte is read; a chunked body is counted as it arrives.
+    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return tooLarge();
+    const read = await readBody(req, maxBodyBytes);
+    if (read === null) return tooLarge();
     if ((headers.get('content-type') ?? '').includes('application/json') && read.length > 0) {
       try {
         body = JSON.parse(read.toString('utf8'));
@@ -45,13 +53,13 @@ export async function handleGraphQL<C extends BaseContext>(
   res.end();
 }
 
-/** The whole body, or null once it passes MAX_BODY_BYTES. */
-async function readBody(req: IncomingMessage): Promise<Buffer | null> {
+/** The whole body, or null once it passes `limit`. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return null;
+    if (size > limit) return null;
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);

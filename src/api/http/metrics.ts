@@ -14,6 +14,8 @@ export interface ApiMetrics {
   failure(code: string): void;
   /** Where the active and queued gauges read from, once the serving side exists. */
   watch(counts: () => { active: number; queued: number }): void;
+  /** Where the tfjs memory gauges read from (the composition root knows tfjs; this layer does not). */
+  watchMemory(memory: () => { numTensors: number; numBytes: number }): void;
   render(): Promise<string>;
   readonly contentType: string;
 }
@@ -23,6 +25,7 @@ const PREFIX = 'xlstm_';
 export function createMetrics(): ApiMetrics {
   const registry = new Registry();
   let counts = (): { active: number; queued: number } => ({ active: 0, queued: 0 });
+  let memory = (): { numTensors: number; numBytes: number } | null => null;
   const requests = new Counter({
     name: `${PREFIX}graphql_requests_total`,
     help: 'GraphQL operations started, by transport and operation type.',
@@ -56,6 +59,33 @@ export function createMetrics(): ApiMetrics {
     registers: [registry],
     collect() {
       this.set(counts().queued);
+    },
+  });
+  // RSS and tfjs memory: what a soak compares at its start and end to see whether anything leaks.
+  new Gauge({
+    name: `${PREFIX}process_resident_memory_bytes`,
+    help: 'Resident set size of the server process.',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}tf_tensors`,
+    help: 'tfjs tensors alive (tf.memory().numTensors).',
+    registers: [registry],
+    collect() {
+      const m = memory();
+      if (m) this.set(m.numTensors);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}tf_bytes`,
+    help: 'Bytes held by tfjs tensors (tf.memory().numBytes).',
+    registers: [registry],
+    collect() {
+      const m = memory();
+      if (m) this.set(m.numBytes);
     },
   });
   const ttft = new Histogram({
@@ -99,6 +129,9 @@ export function createMetrics(): ApiMetrics {
     },
     watch(source) {
       counts = source;
+    },
+    watchMemory(source) {
+      memory = source;
     },
     render: () => registry.metrics(),
     contentType: registry.contentType,

@@ -1,7 +1,8 @@
 /**
  * The API on ONE HTTP server and port: POST /graphql (Apollo Server), ws://HOST/graphql (graphql-ws), the
- * playground on GET /graphql for browsers, /healthz, /readyz and /metrics. Draining stops new work, ends open
- * streams with CANCELLED, then closes.
+ * playground on GET /graphql for browsers, /healthz, /readyz and /metrics. Both transports pass the same guard
+ * (token, rate, scope, document rules) before anything runs. Draining stops new work, ends open streams with
+ * CANCELLED, then closes.
  */
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -11,8 +12,11 @@ import type { AddressInfo } from 'node:net';
 
 import type { Serving } from '../../serve/index.ts';
 import { XlstmError } from '../../util/errors.ts';
-import { buildApiSchema, createErrorFormatter, type ApiContext, type ConfigSource, type ServerInfo } from '../schema/index.ts';
+import { buildApiSchema, createErrorFormatter, logInternalError, type ApiContext, type ConfigSource, type ErrorFormatter, type ServerInfo } from '../schema/index.ts';
+import type { AccessPolicy, Principal } from './access.ts';
 import { handleGraphQL } from './apollo-handler.ts';
+import { Guard } from './guard.ts';
+import type { ApiLimits } from './limits.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { ASSET_PREFIX, Playground } from './playground.ts';
 import { transition, type ServerEvent, type ServerState } from './state.ts';
@@ -33,7 +37,16 @@ export interface ApiServerOptions {
   readonly drainTimeoutMs?: number;
   /** More services for resolvers, spread into every request's context (the training run queue: `{ runs }`). */
   readonly extraContext?: Readonly<Record<string, unknown>>;
+  /** Who may do what; an open server (no tokens: everyone may do everything) when left out. */
+  readonly access?: AccessPolicy;
+  /** Body size, rate, subscription quotas and document rules (DEFAULT_API_LIMITS fills the gaps). */
+  readonly limits?: Partial<ApiLimits>;
+  /** tfjs memory for /metrics (the composition root reads it; this layer does not import tfjs). */
+  readonly memory?: () => { numTensors: number; numBytes: number };
 }
+
+/** What Apollo's plugins see: the resolvers' context plus the caller. */
+type RequestContext = ApiContext & { readonly principal: Principal };
 
 const DRAINING = 'the server expected to accept new work, but it is shutting down. Hint: retry against another instance or after the restart.';
 
@@ -45,50 +58,68 @@ export class ApiServer {
   private constructor(
     private readonly options: ApiServerOptions,
     private readonly http: Server,
-    private readonly apollo: ApolloServer<ApiContext>,
+    private readonly apollo: ApolloServer<RequestContext>,
     private readonly ws: SubscriptionServer,
+    private readonly guard: Guard,
+    private readonly format: ErrorFormatter,
   ) {}
 
   static async create(options: ApiServerOptions): Promise<ApiServer> {
     const schema = await buildApiSchema();
     const { metrics } = options;
     metrics.watch(() => options.serving.registry.counts());
+    if (options.memory) metrics.watchMemory(options.memory);
+    const guard = new Guard({ access: options.access, limits: options.limits });
     const format = createErrorFormatter({ exposeInternals: options.exposeInternals, onError: (code) => metrics.failure(code) });
-    const counting: ApolloServerPlugin<ApiContext> = {
+    const guarding: ApolloServerPlugin<RequestContext> = {
       async requestDidStart() {
         return {
-          async didResolveOperation({ operation }) {
+          // After parsing and validation, before execution: a refused operation runs nothing.
+          async didResolveOperation({ operation, contextValue }) {
             metrics.operation('http', operation?.operation ?? 'unknown');
+            const denied = operation ? guard.authorize(contextValue.principal, operation.operation) : null;
+            if (denied) throw denied;
           },
         };
       },
     };
-    const apollo = new ApolloServer<ApiContext>({
+    const apollo = new ApolloServer<RequestContext>({
       schema,
       formatError: format,
       includeStacktraceInErrorResponses: false,
+      // Stays on: a GET or a simple POST without a JSON content type or a preflight header is refused.
+      csrfPrevention: true,
+      // Introspection is one of the guard's rules (the same on both transports), so Apollo lets it through.
+      introspection: true,
+      validationRules: [...guard.rules],
+      parseOptions: guard.parseOptions,
       // Draining is ours: Apollo must not stop itself on SIGINT/SIGTERM before open streams end.
       stopOnTerminationSignals: false,
       // Apollo's own landing page loads from a CDN; ours is bundled and served below.
-      plugins: [ApolloServerPluginLandingPageDisabled(), counting],
+      plugins: [ApolloServerPluginLandingPageDisabled(), guarding],
     });
     await apollo.start();
     let server: ApiServer | undefined;
     const http = createServer((req, res) => {
       (server as ApiServer).route(req, res).catch((e: unknown) => {
-        console.error('request failed:', e);
+        const errorId = crypto.randomUUID();
+        logInternalError(e, errorId);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('Internal server error\n');
+        res.end(`Internal server error (error id ${errorId})\n`);
       });
     });
     const ws = attachSubscriptions(http, {
       schema,
-      context: () => (server as ApiServer).context(),
+      context: (principal) => ({ ...(server as ApiServer).context(), principal }),
       format,
       refuse: () => ((server as ApiServer).current.phase === 'serving' ? null : new GraphQLError(DRAINING, { extensions: { code: 'CANCELLED' } })),
       onOperation: (type) => metrics.operation('ws', type),
+      guard,
     });
-    server = new ApiServer(options, http, apollo, ws);
+    // Slow clients cannot hold a request open for long (the WebSocket upgrade leaves these timeouts behind).
+    http.headersTimeout = 15_000;
+    http.requestTimeout = 30_000;
+    server = new ApiServer(options, http, apollo, ws, guard, format);
     return server;
   }
 
@@ -183,10 +214,22 @@ export class ApiServer {
         res.end(JSON.stringify({ errors: [{ message: DRAINING, extensions: { code: 'CANCELLED' } }] }));
         return;
       }
-      return handleGraphQL(this.apollo, async () => this.context(), req, res, url.search);
+      const principal = this.guard.authenticate(req.headers.authorization);
+      if (principal instanceof GraphQLError) return this.refuse(res, principal);
+      const limited = this.guard.admit(this.guard.callerKey(principal, req.socket.remoteAddress));
+      if (limited) return this.refuse(res, limited);
+      return handleGraphQL(this.apollo, async () => ({ ...this.context(), principal }), req, res, url.search, this.guard.limits.maxBodyBytes);
     }
     if (playground && pathname.startsWith(ASSET_PREFIX) && (await playground.asset(pathname, res))) return;
     return text(res, 404, `no route for ${pathname}: try POST /graphql, GET /graphql in a browser, /healthz, /readyz or /metrics.`);
+  }
+
+  /** Refused before Apollo sees the request (no token, no rate left): a GraphQL error body with its status and headers. */
+  private refuse(res: ServerResponse, error: GraphQLError): void {
+    const http = error.extensions.http as { status: number; headers?: Map<string, string> };
+    const body = { errors: [this.format(error.toJSON(), error)] };
+    res.writeHead(http.status, { 'content-type': 'application/json; charset=utf-8', ...Object.fromEntries(http.headers ?? []) });
+    res.end(JSON.stringify(body));
   }
 }
 

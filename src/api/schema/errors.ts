@@ -16,6 +16,17 @@ export const ApiErrorCode = {
   BACKEND: 'BACKEND',
   CAPACITY: 'CAPACITY',
   CANCELLED: 'CANCELLED',
+  /** No token, or one the server does not know (HTTP 401; graphql-ws closes with 4401). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** A token whose scope does not allow the operation: a read token and a mutation (HTTP 403). */
+  FORBIDDEN: 'FORBIDDEN',
+  /** Too many operations per second, or too many open subscriptions, for one token or connection (HTTP 429). */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The document does not parse (or has more tokens than the server reads). */
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  /** The document does not validate: unknown fields, or past the depth, list-nesting or cost limits. */
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  /** Anything unexpected; extensions.errorId finds it in the server's log. */
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
@@ -46,8 +57,8 @@ export interface ErrorFormatterOptions {
   readonly exposeInternals?: boolean;
   /** Told the public code of every error that reaches a client (for the failures metric). */
   readonly onError?: (code: string) => void;
-  /** Where masked errors are written; console.error by default. */
-  readonly log?: (error: unknown) => void;
+  /** Where masked errors are written, with the id the client sees; console.error with the stack by default. */
+  readonly log?: (error: unknown, errorId: string) => void;
 }
 
 export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
@@ -57,7 +68,7 @@ export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) 
  * It never throws.
  */
 export function createErrorFormatter(options: ErrorFormatterOptions = {}): ErrorFormatter {
-  const log = options.log ?? ((e: unknown) => console.error('masked internal error:', e));
+  const log = options.log ?? logInternalError;
   return (formatted, error) => {
     const out = formatOne(formatted, error, options.exposeInternals === true, log);
     options.onError?.(String(out.extensions?.code));
@@ -69,7 +80,7 @@ function formatOne(
   formatted: GraphQLFormattedError,
   error: unknown,
   exposeInternals: boolean,
-  log: (error: unknown) => void,
+  log: (error: unknown, errorId: string) => void,
 ): GraphQLFormattedError {
   const where = { ...(formatted.locations ? { locations: formatted.locations } : {}), ...(formatted.path ? { path: formatted.path } : {}) };
   const cause = rootCause(error);
@@ -81,10 +92,16 @@ function formatOne(
     const code = cause.extensions.code ?? formatted.extensions?.code ?? 'GRAPHQL_VALIDATION_FAILED';
     return { message: cause.message, ...where, extensions: { code } };
   }
-  log(cause);
+  const errorId = crypto.randomUUID();
+  log(cause, errorId);
   const detail =
     exposeInternals && cause instanceof Error ? { exception: { message: cause.message, stacktrace: cause.stack?.split('\n') ?? [] } } : {};
-  return { message: MASKED_MESSAGE, ...where, extensions: { code: ApiErrorCode.INTERNAL_SERVER_ERROR, ...detail } };
+  return { message: MASKED_MESSAGE, ...where, extensions: { code: ApiErrorCode.INTERNAL_SERVER_ERROR, errorId, ...detail } };
+}
+
+/** One line a log search finds by the id the client reports, then the stack. */
+export function logInternalError(error: unknown, errorId: string): void {
+  console.error(`internal error ${errorId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 }
 
 /** The innermost error: resolvers' throws arrive wrapped in located GraphQLErrors, sometimes twice. */

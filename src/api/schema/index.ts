@@ -4,4 +4,4 @@ import 'reflect-metadata';
 export { buildApiSchema, printApiSchema, RESOLVERS } from './build.ts';
 export { SERVER_PHASES, type ApiContext, type ServerInfo, type ServerPhaseName } from './context.ts';
 export type { ConfigEntry, ConfigSource } from './configs/config.source.ts';
-export { ApiErrorCode, createErrorFormatter, MASKED_MESSAGE, publicCode, type ErrorFormatter, type ErrorFormatterOptions } from './errors.ts';
+export { ApiErrorCode, createErrorFormatter, logInternalError, MASKED_MESSAGE, publicCode, type ErrorFormatter, type ErrorFormatterOptions } from './errors.ts';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ensurePlayground, Playground } from '../../../src/api/http/index.ts';
+import { AccessPolicy, ensurePlayground, parseTokenList, Playground } from '../../../src/api/http/index.ts';
 import { startTestServer, type TestServer } from '../../support/api-server.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -94,6 +94,44 @@ describe.skipIf(!available)('the playground in headless Chromium', () => {
     expect(final).toMatch(/"generatedTokens": 80/);
     // Several different token events were on the page before the stream finished.
     expect(positions.size).toBeGreaterThan(1);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe.skipIf(!available)('the playground on a server with API tokens', () => {
+  const TOKEN = 'playground-read-token-0123';
+  let secured: TestServer;
+  let tab: Page;
+
+  beforeAll(async () => {
+    secured = await startTestServer({ playground: new Playground(), access: new AccessPolicy(parseTokenList(`${TOKEN}:read`, 'test')) });
+    tab = await browser.newPage();
+    tab.on('pageerror', (e) => pageErrors.push(e.message));
+    await tab.goto(`${secured.httpUrl}?query=${encodeURIComponent('{ health { phase } }')}`);
+    await tab.locator('.graphiql-execute-button').waitFor({ timeout: 60_000 });
+  });
+
+  afterAll(async () => {
+    await tab?.close();
+    await secured?.close();
+  });
+
+  it('is refused without a token, and runs queries and subscriptions once the token is entered', async () => {
+    await tab.locator('.graphiql-execute-button').click();
+    await expect.poll(() => responseText(tab), { timeout: 30_000 }).toMatch(/"code": "UNAUTHENTICATED"/);
+    await tab.locator('#xlstm-token').fill(TOKEN);
+    await tab.locator('#xlstm-token').press('Enter');
+    await expect.poll(() => tab.locator('#xlstm-token-state').innerText()).toBe('sent with every request');
+    await tab.locator('.graphiql-execute-button').click();
+    await expect.poll(() => responseText(tab), { timeout: 30_000 }).toMatch(/"phase": "SERVING"/);
+    const subscription = 'subscription { generate(input: { prompts: ["Hi"], maxTokens: 5 }) { __typename ... on FinishEvent { finishReason } } }';
+    await tab.locator('.graphiql-query-editor .monaco-editor').first().click();
+    await tab.keyboard.press('ControlOrMeta+A');
+    await tab.keyboard.insertText(subscription);
+    await tab.locator('.graphiql-execute-button').click();
+    await expect.poll(() => responseText(tab), { timeout: 60_000 }).toMatch(/"finishReason": "LENGTH"/);
+    // The token stays in this tab only.
+    expect(await tab.evaluate(() => [sessionStorage.getItem('xlstm.apiToken'), localStorage.getItem('xlstm.apiToken')])).toEqual([TOKEN, null]);
     expect(pageErrors).toEqual([]);
   });
 });

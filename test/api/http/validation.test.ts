@@ -60,7 +60,9 @@ describe('generate input validation', () => {
 describe('error masking', () => {
   it('masks an unexpected error over HTTP', async () => {
     const r = await t.query('{ configs { name } }');
-    expect(r.errors).toEqual([{ message: 'Internal server error', locations: [{ line: 1, column: 3 }], path: ['configs'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+    expect(r.errors).toEqual([
+      { message: 'Internal server error', locations: [{ line: 1, column: 3 }], path: ['configs'], extensions: { code: 'INTERNAL_SERVER_ERROR', errorId: expect.any(String) } },
+    ]);
     expect(JSON.stringify(r)).not.toContain('hunter2');
   });
 
@@ -68,7 +70,10 @@ describe('error masking', () => {
     const results: unknown[] = [];
     for await (const r of t.client().iterate({ query: '{ configs { name } }' })) results.push(r);
     expect(results).toEqual([
-      { data: null, errors: [{ message: 'Internal server error', locations: [{ line: 1, column: 3 }], path: ['configs'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }] },
+      {
+        data: null,
+        errors: [{ message: 'Internal server error', locations: [{ line: 1, column: 3 }], path: ['configs'], extensions: { code: 'INTERNAL_SERVER_ERROR', errorId: expect.any(String) } }],
+      },
     ]);
   });
 

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { createErrorFormatter, MASKED_MESSAGE } from '../../../src/api/schema/index.ts';
 import { XlstmError, type ErrorCode } from '../../../src/util/errors.ts';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** How graphql-js presents a resolver's throw: a located GraphQLError around the original. */
 function located(original: Error): GraphQLError {
   return new GraphQLError(original.message, { originalError: original, path: ['field'] });
@@ -34,13 +36,32 @@ describe('createErrorFormatter', () => {
     expect(out).toEqual({ message: 'thing expected x, but got y.', path: ['field'], extensions: { code: publicCode, reason: code } });
   });
 
-  it('masks anything unexpected as INTERNAL_SERVER_ERROR, logging the original', () => {
-    const logged: unknown[] = [];
+  it('masks anything unexpected as INTERNAL_SERVER_ERROR with an error id, logging the original under that id', () => {
+    const logged: [unknown, string][] = [];
     const secret = new TypeError('cannot read property "password" of db');
-    const out = createErrorFormatter({ log: (e) => logged.push(e) })(located(secret).toJSON(), located(secret));
-    expect(out).toEqual({ message: MASKED_MESSAGE, path: ['field'], extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    const out = createErrorFormatter({ log: (e, id) => logged.push([e, id]) })(located(secret).toJSON(), located(secret));
+    expect(out).toEqual({ message: MASKED_MESSAGE, path: ['field'], extensions: { code: 'INTERNAL_SERVER_ERROR', errorId: expect.stringMatching(UUID) } });
     expect(JSON.stringify(out)).not.toMatch(/password/);
-    expect(logged).toEqual([secret]);
+    expect(logged).toEqual([[secret, out.extensions?.errorId]]);
+  });
+
+  it('gives every masked error its own id', () => {
+    const f = createErrorFormatter({ log: () => {} });
+    const ids = Array.from({ length: 3 }, () => f({ message: 'x' }, new Error('oops')).extensions?.errorId);
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it('logs the stack and the id by default', () => {
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (line: string) => lines.push(line);
+    try {
+      const out = createErrorFormatter()({ message: 'x' }, new Error('kaboom'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`internal error ${String(out.extensions?.errorId)}: Error: kaboom\n    at `);
+    } finally {
+      console.error = original;
+    }
   });
 
   it('adds the hidden message and stack only when exposing internals (development)', () => {
