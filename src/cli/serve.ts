@@ -10,11 +10,13 @@ import { parseArgs } from 'node:util';
 
 import { ApiServer, createMetrics, Playground } from '../api/http/index.ts';
 import { Serving, type ServeLimits } from '../serve/index.ts';
+import { openStore } from '../store/index.ts';
 import { XlstmError } from '../util/errors.ts';
 import { API_ENV_USAGE, apiSettings } from './api-settings.ts';
 import { configFolderSource } from './config-source.ts';
 import { intFlag } from './int-flag.ts';
-import { CHECKPOINTS_DIR, CONFIG_DIR, packageVersion } from './paths.ts';
+import { CHECKPOINTS_DIR, CONFIG_DIR, packageVersion, REPO_ROOT } from './paths.ts';
+import { createRunQueue } from './runs.ts';
 import { startBackend } from './runtime.ts';
 
 export const SERVE_USAGE = `xlstm serve [--port N] [--host H] [--checkpoint ID|DIR] [--checkpoints-dir DIR]
@@ -26,6 +28,8 @@ export const SERVE_USAGE = `xlstm serve [--port N] [--host H] [--checkpoint ID|D
                   default: the one named in checkpoints/DEFAULT, or the only one there
   --checkpoints-dir  default XLSTM_CHECKPOINTS or the repository's checkpoints/
   --max-tokens, --max-prompts, --max-prompt-tokens   caps on one generate request (defaults 1024, 16, 2048)
+  runs            recorded under XLSTM_HOME (default .xlstm); fine-tune datasets must lie under XLSTM_DATA
+                  (default the repository's data/)
 ${API_ENV_USAGE}`;
 
 export async function serveCommand(argv: string[]): Promise<void> {
@@ -67,6 +71,20 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const metrics = createMetrics();
   const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: id, limits, observer: metrics.observer });
   const loaded = await serving.loadDefault();
+  // Training and fine-tuning runs: records under XLSTM_HOME, checkpoints beside the served ones,
+  // gradients in worker processes so a training step never blocks the server's event loop.
+  const store = openStore(path.resolve(process.env.XLSTM_HOME ?? '.xlstm'));
+  const runs = createRunQueue({
+    store,
+    checkpointsRoot: serving.catalogue.root,
+    configDir: CONFIG_DIR,
+    workDir: REPO_ROOT,
+    dataRoot: path.resolve(process.env.XLSTM_DATA ?? path.join(REPO_ROOT, 'data')),
+    backend: backend.name,
+    isolate: true,
+    log,
+  });
+  runs.start();
   const playground = values['no-playground'] ? null : new Playground();
   const server = await ApiServer.create({
     serving,
@@ -79,6 +97,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     access: api.access,
     limits: api.limits,
     memory: () => memory(),
+    extraContext: { runs },
   });
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -91,6 +110,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const received = await signal;
   log(`${received}: draining (no new work; open streams end with CANCELLED)`);
   await server.drain();
+  await runs.close();
+  store.close();
   log('stopped');
 }
 
