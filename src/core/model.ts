@@ -31,6 +31,7 @@ export interface NamedArray {
 
 export class XlstmModel {
   readonly dims: Dims;
+  private tiedHeadT: tf.Tensor2D | null = null;
 
   constructor(
     readonly config: ModelConfig,
@@ -144,9 +145,18 @@ export class XlstmModel {
 
   /** Hidden [N, d] -> logits [N, V]. */
   head(x: tf.Tensor2D): tf.Tensor2D {
-    const h = this.weights.headT;
-    // A tied head multiplies by the embedding transposed (slower on wasm; untied heads are stored [d, V]).
-    return h ? tf.matMul(x, h) : tf.matMul(x, this.weights.embedding, false, true);
+    return tf.matMul(x, this.weights.headT ?? this.tiedHead());
+  }
+
+  /**
+   * The tied head as [d, V]: a transposed matMul is 10-30x slower on wasm than a plain one. A
+   * trainable embedding changes every step, so it is transposed per call; a frozen one once.
+   */
+  private tiedHead(): tf.Tensor2D {
+    const e = this.weights.embedding;
+    if (e instanceof tf.Variable) return tf.transpose(e);
+    this.tiedHeadT ??= tf.keep(tf.transpose(e));
+    return this.tiedHeadT;
   }
 
   /**
@@ -224,6 +234,7 @@ export class XlstmModel {
   }
 
   dispose(): void {
+    this.tiedHeadT?.dispose();
     disposePackedWeights(this.weights);
     for (const [, t] of weightEntries(this.weights)) t.dispose();
   }
