@@ -8,7 +8,6 @@ import {
   gatherState,
   GREEDY,
   sampleToken,
-  validateModelConfig,
   XlstmModel,
   type ModelConfig,
   type ModelState,
@@ -18,18 +17,9 @@ import {
 import { DecodePool, type AdmitRequest, type RowId, type Sampled, type StepInput } from '../../src/serve/decode-pool.ts';
 import { XlstmError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { expectNoTensorLeak } from '../support/tiny-model.ts';
+import { expectNoTensorLeak, TINY_ONE_LAYER } from '../support/tiny-model.ts';
 
-const CONFIG: ModelConfig = validateModelConfig({
-  vocab_size: 64,
-  num_layers: 1,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-});
+const CONFIG: ModelConfig = TINY_ONE_LAYER;
 const STEPS = 20;
 
 /** Who joins when and leaves when (after `retireAt` steps; STEPS means never), so rows move between batches. */

@@ -2,23 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { selectBackend } from '../../src/backend/select.ts';
-import { sampleToken, validateModelConfig, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
+import { sampleToken, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
 import { NOOP_OBSERVER, Scheduler, type Sampling, type SequenceEnd, type SequenceSpec } from '../../src/serve/index.ts';
 import { XlstmError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { expectNoTensorLeak } from '../support/tiny-model.ts';
+import { expectNoTensorLeak, TINY_ONE_LAYER } from '../support/tiny-model.ts';
 
 // A small vocabulary keeps these tests fast: the scheduler never needs a tokenizer.
-const CONFIG: ModelConfig = validateModelConfig({
-  vocab_size: 64,
-  num_layers: 1,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-});
+const CONFIG: ModelConfig = TINY_ONE_LAYER;
 const SAMPLING: Sampling = { temperature: 1, topK: 0, topP: 1 };
 
 let model: XlstmModel;

@@ -16,6 +16,9 @@ export const TINY: ModelConfig = validateModelConfig({
   ker_size: 4,
 });
 
+/** The tiny model with one layer (one mLSTM and one sLSTM block): the fast tests' default. */
+export const TINY_ONE_LAYER: ModelConfig = validateModelConfig({ ...TINY, num_layers: 1 });
+
 export interface Fixture {
   readonly config: ModelConfig;
   readonly params: Map<string, Float64Array>;

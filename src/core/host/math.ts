@@ -48,3 +48,29 @@ export function normRow(x: Float32Array, i: number, n: number, w: Float32Array, 
   const inv = 1 / Math.sqrt(v / n + EPS);
   for (let j = 0; j < n; j++) out[o + j] = (x[i + j] - mean) * inv * w[wo + j] + b[wo + j];
 }
+
+/**
+ * One causal-conv step for B rows of width C: out = silu(bias + sum_j w[j] * window_j), where the
+ * window is the k-1 inputs in `hist` [B, k-1, C] (oldest first) and then `x`; `next` receives the
+ * window shifted by one (oldest out, x in last).
+ */
+export function convStepRows(
+  x: Float32Array, B: number, C: number, k: number,
+  w: Float32Array, bias: Float32Array, hist: Float32Array, out: Float32Array, next: Float32Array,
+): void {
+  for (let r = 0; r < B; r++) {
+    const h0 = r * (k - 1) * C;
+    for (let j = 0; j < C; j++) {
+      let acc = bias[j] + w[(k - 1) * C + j] * x[r * C + j];
+      for (let tap = 0; tap < k - 1; tap++) acc += w[tap * C + j] * hist[h0 + tap * C + j];
+      out[r * C + j] = silu(acc);
+      for (let tap = 0; tap < k - 2; tap++) next[h0 + tap * C + j] = hist[h0 + (tap + 1) * C + j];
+      next[h0 + (k - 2) * C + j] = x[r * C + j];
+    }
+  }
+}
+
+/** out = x + y + bias, row by row: a block's residual output. */
+export function residualRows(x: Float32Array, y: Float32Array, bias: Float32Array, out: Float32Array, B: number, d: number): void {
+  for (let r = 0; r < B; r++) for (let j = 0; j < d; j++) out[r * d + j] = x[r * d + j] + y[r * d + j] + bias[j];
+}

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostIO } from './io.ts';
-import { logSigmoid, normRow, sigmoid, silu } from './math.ts';
+import { convStepRows, logSigmoid, normRow, residualRows, sigmoid, silu } from './math.ts';
 
 const NORM_EXP_CAP = 80;
 
@@ -42,20 +42,7 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   {
     const upv = v(up), bUp = v(inp.bUp), uv = v(u);
     for (let r = 0; r < B; r++) for (let j = 0; j < dm; j++) uv[r * dm + j] = upv[r * (dm + H) + j] + bUp[j];
-    if (k > 0 && convOut) {
-      const cw = v(inp.convW), cb = v(inp.convB), hist = v(inp.conv), cv = v(c), next = v(convOut);
-      for (let r = 0; r < B; r++) {
-        const h0 = r * (k - 1) * dm;
-        for (let j = 0; j < dm; j++) {
-          let acc = cb[j] + cw[(k - 1) * dm + j] * uv[r * dm + j];
-          for (let tap = 0; tap < k - 1; tap++) acc += cw[tap * dm + j] * hist[h0 + tap * dm + j];
-          cv[r * dm + j] = silu(acc);
-          // History shifts by one: oldest input out, the current one in last.
-          for (let tap = 0; tap < k - 2; tap++) next[h0 + tap * dm + j] = hist[h0 + (tap + 1) * dm + j];
-          next[h0 + (k - 2) * dm + j] = uv[r * dm + j];
-        }
-      }
-    }
+    if (k > 0 && convOut) convStepRows(uv, B, dm, k, v(inp.convW), v(inp.convB), v(inp.conv), v(c), v(convOut));
   }
   const cc = tmp(io.matMul(c, inp.wC)); // [B, 3H + 2nh]
   const uu = tmp(io.matMul(u, inp.wU)); // [B, 2H]
@@ -127,10 +114,7 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   }
   const down = tmp(io.matMul(y, inp.wDown)); // [B, d]
   const out = io.alloc([B, d]);
-  {
-    const x = v(inp.x), dv = v(down), bD = v(inp.bDown), o = v(out);
-    for (let r = 0; r < B; r++) for (let j = 0; j < d; j++) o[r * d + j] = x[r * d + j] + dv[r * d + j] + bD[j];
-  }
+  residualRows(v(inp.x), v(down), v(inp.bDown), v(out), B, d);
   for (const t of temps) io.free(t);
   return convOut ? [out, convOut, C2, n2, m2] : [out, C2, n2, m2];
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { slstmScanFrom } from '../slstm/scan.ts';
 import type { HostIO } from './io.ts';
-import { gelu, normRow, silu } from './math.ts';
+import { convStepRows, gelu, normRow, residualRows } from './math.ts';
 
 export interface SlstmStepAttrs {
   readonly nh: number;
@@ -35,19 +35,7 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   {
     const x = v(inp.x), w = v(inp.normW), b = v(inp.normB), xv = v(xn);
     for (let r = 0; r < B; r++) normRow(x, r * d, d, w, b, 0, xv, r * d);
-    if (k > 0 && convOut) {
-      const cw = v(inp.convW), cb = v(inp.convB), hist = v(inp.conv), cv = v(cIn), next = v(convOut);
-      for (let r = 0; r < B; r++) {
-        const h0 = r * (k - 1) * d;
-        for (let j = 0; j < d; j++) {
-          let acc = cb[j] + cw[(k - 1) * d + j] * xv[r * d + j];
-          for (let tap = 0; tap < k - 1; tap++) acc += cw[tap * d + j] * hist[h0 + tap * d + j];
-          cv[r * d + j] = silu(acc);
-          for (let tap = 0; tap < k - 2; tap++) next[h0 + tap * d + j] = hist[h0 + (tap + 1) * d + j];
-          next[h0 + (k - 2) * d + j] = xv[r * d + j];
-        }
-      }
-    }
+    if (k > 0 && convOut) convStepRows(xv, B, d, k, v(inp.convW), v(inp.convB), v(inp.conv), v(cIn), v(convOut));
   }
   const g1 = tmp(io.matMul(cIn, inp.wC)); // [B, 2H]: i, f
   const g2 = tmp(io.matMul(xn, inp.wX)); // [B, 2H]: z, o
@@ -83,10 +71,7 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   }
   const down = tmp(io.matMul(z, inp.wDown)); // [B, d]
   const out = io.alloc([B, d]);
-  {
-    const x = v(inp.x), dv = v(down), bD = v(inp.bDown), o = v(out);
-    for (let r = 0; r < B; r++) for (let j = 0; j < d; j++) o[r * d + j] = x[r * d + j] + dv[r * d + j] + bD[j];
-  }
+  residualRows(v(inp.x), v(down), v(inp.bDown), v(out), B, d);
   for (const t of temps) io.free(t);
   return convOut ? [out, convOut, cs, ns, hs, ms] : [out, cs, ns, hs, ms];
 }

@@ -1,22 +1,14 @@
 /** Synthetic training data: documents that repeat a random 4-letter pattern, written as a dataset folder. */
+import { TINY_ONE_LAYER } from '../../support/tiny-model.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { validateModelConfig, type ModelConfig } from '../../../src/core/index.ts';
+import type { ModelConfig } from '../../../src/core/index.ts';
 import { DEFAULT_LLM_CONFIG } from '../../../src/config/index.ts';
 import type { RunConfig } from '../../../src/train/index.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
 /** DESIGN's tiny model with one layer (one mLSTM and one sLSTM block), V = 64. */
-export const TINY_TRAIN_MODEL: ModelConfig = validateModelConfig({
-  vocab_size: 64,
-  num_layers: 1,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-});
+export const TINY_TRAIN_MODEL: ModelConfig = TINY_ONE_LAYER;
 
 /**
  * Each document is one pattern of 4 letters (from a small alphabet) repeated: after the first
