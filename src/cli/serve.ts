@@ -92,6 +92,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     metrics,
     version: packageVersion(),
     backend: () => backend.name,
+    backendDetail: () => backend.detail,
     exposeInternals: process.env.NODE_ENV === 'development',
     playground,
     access: api.access,

@@ -54,6 +54,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     metrics,
     version: '0.0.0-test',
     backend: () => 'cpu',
+    backendDetail: () => 'plain JavaScript kernels',
     playground: options.playground ?? null,
     drainTimeoutMs: 2_000,
     access: options.access,

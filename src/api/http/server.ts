@@ -29,6 +29,8 @@ export interface ApiServerOptions {
   readonly version: string;
   /** The tfjs backend in use, for health and models. */
   readonly backend: () => string;
+  /** What runs under the backend (the GPU adapter on webgpu), for health; empty when unknown. */
+  readonly backendDetail?: () => string;
   /** Development only: masked errors carry the hidden error's message and stack. */
   readonly exposeInternals?: boolean;
   /** The playground; null switches it off. */
@@ -183,6 +185,7 @@ export class ApiServer {
     const info: ServerInfo = {
       version: this.options.version,
       backend: this.options.backend,
+      backendDetail: this.options.backendDetail ?? (() => ''),
       uptimeSeconds: () => (Date.now() - this.startedAt) / 1000,
       phase: () => this.current.phase,
     };

@@ -9,6 +9,8 @@ export interface ServerInfo {
   readonly version: string;
   /** The tfjs backend in use. */
   backend(): string;
+  /** What runs under it: the GPU adapter, the native package or the wasm features. */
+  backendDetail(): string;
   uptimeSeconds(): number;
   phase(): ServerPhaseName;
 }

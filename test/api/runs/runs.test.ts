@@ -62,7 +62,7 @@ describe('runs over graphql-ws', () => {
     const context = (): ApiContext & RunsContext => ({
       serving,
       configs: NO_CONFIGS,
-      server: { version: 'test', backend: () => 'wasm', uptimeSeconds: () => 0, phase: () => 'serving' },
+      server: { version: 'test', backend: () => 'wasm', backendDetail: () => '', uptimeSeconds: () => 0, phase: () => 'serving' },
       runs: queue,
     });
     // Under vitest, src/ gets graphql's ESM build while graphql-ws executes with its CommonJS one, so

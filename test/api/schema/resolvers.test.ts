@@ -98,9 +98,9 @@ describe('models', () => {
   });
 
   it('reports health: backend, version, uptime and sequence counts', async () => {
-    const r = await t.query('{ health { phase backend version uptimeSeconds activeSequences queuedSequences modelsLoaded } }');
+    const r = await t.query('{ health { phase backend backendDetail version uptimeSeconds activeSequences queuedSequences modelsLoaded } }');
     expect(r.data).toEqual({
-      health: { phase: 'SERVING', backend: 'cpu', version: '0.0.0-test', uptimeSeconds: expect.any(Number), activeSequences: 0, queuedSequences: 0, modelsLoaded: 1 },
+      health: { phase: 'SERVING', backend: 'cpu', backendDetail: 'plain JavaScript kernels', version: '0.0.0-test', uptimeSeconds: expect.any(Number), activeSequences: 0, queuedSequences: 0, modelsLoaded: 1 },
     });
   });
 });

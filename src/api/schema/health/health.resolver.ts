@@ -13,6 +13,7 @@ export class HealthResolver {
     return Object.assign(new HealthType(), {
       phase: ctx.server.phase(),
       backend: ctx.server.backend(),
+      backendDetail: ctx.server.backendDetail(),
       version: ctx.server.version,
       uptimeSeconds: ctx.server.uptimeSeconds(),
       activeSequences: active,

@@ -14,8 +14,11 @@ export class HealthType {
   @Field(() => ServerPhase)
   phase!: ServerPhaseName;
 
-  @Field(() => String, { description: 'The tfjs backend in use (tensorflow, wasm or cpu).' })
+  @Field(() => String, { description: 'The tfjs backend in use (tensorflow, webgpu, wasm or cpu).' })
   backend!: string;
+
+  @Field(() => String, { description: 'What runs under the backend: the GPU adapter on webgpu, the native package, or the wasm features.' })
+  backendDetail!: string;
 
   @Field(() => String, { description: "The platform's version (package.json)." })
   version!: string;
