@@ -263,7 +263,7 @@ describe('reference ops', () => {
     const ys = causalConv(xs, W, b, 3);
     expect(Array.from(ys[0])).toEqual([0.5 + 100, -0.5 + 400]);
     expect(Array.from(ys[2])).toEqual([0.5 + 1 + 30 + 500, -0.5 + 4 + 80 + 1200]);
-    let state = [new Float64Array(2), new Float64Array(2)];
+    let state: Float64Array[] = [new Float64Array(2), new Float64Array(2)];
     xs.forEach((x, t) => {
       const s = causalConvStep(x, state, W, b, 3);
       expect(Array.from(s.y)).toEqual(Array.from(ys[t]));
