@@ -267,7 +267,8 @@ async function queryLoop(target: Target, until: () => boolean, measure: () => bo
 }
 
 /** A fine-tune alongside the load, where the server has the runs API; otherwise why it was skipped. */
-async function fineTune(target: Target, until: () => boolean): Promise<Record<string, unknown>> {
+/** A fine-tune beside the load, cancelled once `until()` holds and it has run at least `minSteps` steps. */
+async function fineTune(target: Target, until: () => boolean, minSteps = 0): Promise<Record<string, unknown>> {
   const health = await post(target, '{ checkpoints(first: 50) { items { id isDefault } } }');
   const base = (health.data?.checkpoints?.items as { id: string; isDefault: boolean }[] | undefined)?.find((c) => c.isDefault)?.id;
   const dir = mkdtempSync(path.join(tmpdir(), 'xlstm-soak-data-'));
@@ -279,7 +280,9 @@ async function fineTune(target: Target, until: () => boolean): Promise<Record<st
     });
     if (started.errors?.length) return { ran: false, reason: `${started.errors[0].extensions?.code}: ${started.errors[0].message}` };
     const id = started.data.startFineTune.id as string;
-    while (!until()) await new Promise((r) => setTimeout(r, 500));
+    const stepOf = async (): Promise<number> =>
+      ((await post(target, 'query R($id: ID!) { run(id: $id) { step } }', { id })).data?.run?.step as number | undefined) ?? 0;
+    while (!until() || (minSteps > 0 && (await stepOf()) < minSteps)) await new Promise((r) => setTimeout(r, 500));
     const cancelled = await post(target, 'mutation C($id: ID!) { cancelRun(id: $id) { phase step } }', { id });
     for (let i = 0; i < 120; i++) {
       const r = await post(target, 'query R($id: ID!) { run(id: $id) { phase step } }', { id });
@@ -302,9 +305,14 @@ async function main(): Promise<void> {
   console.log(`soak: ${LANES} lanes for ${SECONDS} s against ${target.url} (warm-up ${WARMUP_SECONDS} s)`);
   const seed = Number(values.seed);
   try {
-    // Warm-up: the same load, not measured, then a drain, so that the start reading is of a server that has served.
+    // Warm-up: the same load, not measured, then a drain, so that the start reading is of a server that has
+    // served, a fine-tune included: a training run's first steps grow the wasm heap, which never shrinks, to
+    // its working size. What the reading after it can show is growth that repeats, i.e. a leak.
     const warmEnd = Date.now() + WARMUP_SECONDS * 1000;
-    await Promise.all(Array.from({ length: LANES }, (_, i) => lane(target, seed * 1000 + i, () => Date.now() > warmEnd, () => false)));
+    await Promise.all([
+      Promise.all(Array.from({ length: LANES }, (_, i) => lane(target, seed * 1000 + i, () => Date.now() > warmEnd, () => false))),
+      fineTune(target, () => Date.now() > warmEnd, 2),
+    ]);
     const start = await idle(target);
     console.log(`start: rss ${(start.rssBytes / 2 ** 20).toFixed(1)} MiB, tf ${start.tfTensors} tensors / ${start.tfBytes} bytes`);
 
