@@ -1,21 +1,14 @@
 /** The tiny model of the checkpoint tests and seeded tensors for it. */
-import { deriveDims, validateModelConfig, type ModelConfig } from '../../src/core/config.ts';
+import { configToObject, deriveDims, type ModelConfig } from '../../src/core/config.ts';
+import { TINY } from '../support/tiny-model.ts';
 import { modelParams } from '../../src/core/params.ts';
 import type { NamedTensors } from '../../src/checkpoint/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 
-export const TINY_OBJECT = {
-  vocab_size: 64,
-  num_layers: 2,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-};
+export { TINY };
 
-export const TINY: ModelConfig = validateModelConfig(TINY_OBJECT, 'TINY');
+/** TINY as plain data, for YAML files and the PyTorch reference. */
+export const TINY_OBJECT = configToObject(TINY);
 
 /** Every parameter of `config` filled with seeded normals (scaled 0.5), head.weight included unless `withHead` is false. */
 export function seededTensors(config: ModelConfig = TINY, seed = 0, withHead = true): NamedTensors {

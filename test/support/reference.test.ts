@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { deriveDims, validateModelConfig, type ModelConfig } from '../../src/core/config.ts';
 import { modelParams } from '../../src/core/params.ts';
+import { TINY } from './tiny-model.ts';
 import {
   causalConv,
   causalConvStep,
@@ -78,17 +79,6 @@ function stepAll(config: ModelConfig, params: Map<string, Float64Array>, tokens:
   });
   return { logits, state };
 }
-
-const TINY: ModelConfig = {
-  vocab_size: 64,
-  num_layers: 2,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-};
 
 // ------------------------------------------------------------------------------------------------
 // against PyTorch

@@ -11,17 +11,10 @@ import { currentBackend, selectBackend } from '../../src/backend/select.ts';
 import { saveCheckpoint, type MetaInput } from '../../src/checkpoint/index.ts';
 import { validateModelConfig, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
 import { Tokenizer } from '../../src/tokenizer/index.ts';
+import { TINY_ONE_LAYER } from './tiny-model.ts';
 
-export const TINY_SERVE_CONFIG: ModelConfig = validateModelConfig({
-  vocab_size: 50258,
-  num_layers: 1,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-});
+/** The one-layer tiny model with GPT-2's vocabulary, so the real tokenizer can drive it. */
+export const TINY_SERVE_CONFIG: ModelConfig = validateModelConfig({ ...TINY_ONE_LAYER, vocab_size: 50258 });
 
 /** Writes a seeded tiny checkpoint as root/id and returns its folder. */
 export async function writeTinyCheckpoint(root: string, id: string, seed = 7, meta: MetaInput = {}): Promise<string> {

@@ -57,3 +57,12 @@ export function hostIO(backendName: string, backend: tf.KernelBackend): HostIO {
 
 /** Backends whose memory the host kernels can address. */
 export const HOST_BACKENDS = ['cpu', 'wasm'] as const;
+
+/** The temporaries of one kernel call: `tmp` registers one, `free` releases them all at the end. */
+export function scratch(io: HostIO): { tmp: (t: TensorInfo) => TensorInfo; free: () => void } {
+  const temps: TensorInfo[] = [];
+  return {
+    tmp: (t) => (temps.push(t), t),
+    free: () => temps.forEach((t) => io.free(t)),
+  };
+}

@@ -4,7 +4,7 @@
  * GroupNorm, gating, residual) in one pass over the rows. Same equations as mlstm/block.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { HostIO } from './io.ts';
+import { scratch, type HostIO } from './io.ts';
 import { convStepRows, logSigmoid, normRow, residualRows, sigmoid, silu } from './math.ts';
 
 const NORM_EXP_CAP = 80;
@@ -27,8 +27,7 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   const H = nh * dh;
   const [B, d] = inp.x.shape;
   const v = (t: Info) => io.view(t);
-  const temps: Info[] = [];
-  const tmp = (t: Info) => (temps.push(t), t);
+  const { tmp, free } = scratch(io);
 
   const xn = tmp(io.alloc([B, d]));
   {
@@ -115,6 +114,6 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   const down = tmp(io.matMul(y, inp.wDown)); // [B, d]
   const out = io.alloc([B, d]);
   residualRows(v(inp.x), v(down), v(inp.bDown), v(out), B, d);
-  for (const t of temps) io.free(t);
+  free();
   return convOut ? [out, convOut, C2, n2, m2] : [out, C2, n2, m2];
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { slstmScanFrom } from '../slstm/scan.ts';
-import type { HostIO } from './io.ts';
+import { scratch, type HostIO } from './io.ts';
 import { convStepRows, gelu, normRow, residualRows } from './math.ts';
 
 export interface SlstmStepAttrs {
@@ -26,8 +26,7 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   const H = nh * dh;
   const [B, d] = inp.x.shape;
   const v = (t: Info) => io.view(t);
-  const temps: Info[] = [];
-  const tmp = (t: Info) => (temps.push(t), t);
+  const { tmp, free } = scratch(io);
 
   const xn = tmp(io.alloc([B, d]));
   const cIn = k > 0 ? tmp(io.alloc([B, d])) : xn;
@@ -72,6 +71,6 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   const down = tmp(io.matMul(z, inp.wDown)); // [B, d]
   const out = io.alloc([B, d]);
   residualRows(v(inp.x), v(down), v(inp.bDown), v(out), B, d);
-  for (const t of temps) io.free(t);
+  free();
   return convOut ? [out, convOut, cs, ns, hs, ms] : [out, cs, ns, hs, ms];
 }
