@@ -46,7 +46,7 @@ interface Figure {
   readonly lastLoss: number;
 }
 
-function benchLength(T: number): Figure {
+async function benchLength(T: number): Promise<Figure> {
   const base = XlstmModel.init(config.model, 0);
   const model = base.asTrainable();
   base.dispose();
@@ -54,13 +54,13 @@ function benchLength(T: number): Figure {
   const rng = new Rng(T);
   const V = config.model.vocab_size;
   let lastLoss = NaN;
-  const one = (step: number) => {
+  const one = async (step: number) => {
     const tokens = Int32Array.from({ length: B * (T + 1) }, () => rng.int(V - 1)); // never the pad id
-    lastLoss = localStep(model, adamw, [{ tokens, batch: B, length: T + 1 }], { padId: V - 1, lr: 1e-4, step, form }).loss;
+    lastLoss = (await localStep(model, adamw, [{ tokens, batch: B, length: T + 1 }], { padId: V - 1, lr: 1e-4, step, form })).loss;
   };
-  for (let j = 0; j < WARMUP; j++) one(j + 1);
+  for (let j = 0; j < WARMUP; j++) await one(j + 1);
   const t0 = performance.now();
-  for (let j = 0; j < STEPS; j++) one(WARMUP + j + 1);
+  for (let j = 0; j < STEPS; j++) await one(WARMUP + j + 1);
   const secs = (performance.now() - t0) / 1000;
   adamw.dispose();
   model.dispose();
@@ -87,7 +87,7 @@ function measureApart(T: number): Figure | { error: string } {
 
 if (values.one !== undefined) {
   // The child: one figure as a JSON line.
-  process.stdout.write(`${JSON.stringify(benchLength(Number(values.one)))}\n`);
+  process.stdout.write(`${JSON.stringify(await benchLength(Number(values.one)))}\n`);
   process.exit(0);
 }
 

@@ -11,7 +11,7 @@ import { parseFlags } from './override-flags.ts';
 import { CHECKPOINTS_DIR, CONFIG_DIR } from './paths.ts';
 import { runInForeground } from './run-command.ts';
 import { createRunQueue } from './runs.ts';
-import { startBackend } from './runtime.ts';
+import { startTrainingBackends } from './runtime.ts';
 
 export const FINETUNE_USAGE = `xlstm finetune --checkpoint ID|DIR --data PATH [options] [--section.key VALUE ...]
   --checkpoint        the checkpoint to start from: an id under the checkpoints folder, or a folder
@@ -68,11 +68,11 @@ export async function finetuneCommand(argv: string[]): Promise<void> {
     overrides,
   };
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  const backend = await startBackend(log);
+  const backends = await startTrainingBackends(log);
   const root = path.resolve(text('checkpoints-dir') ?? process.env.XLSTM_CHECKPOINTS ?? CHECKPOINTS_DIR);
   const store = openStore(path.resolve(process.env.XLSTM_HOME ?? '.xlstm'));
   try {
-    const queue = createRunQueue({ store, checkpointsRoot: root, configDir: CONFIG_DIR, workDir: process.cwd(), allowPaths: true, backend: backend.name });
+    const queue = createRunQueue({ store, checkpointsRoot: root, configDir: CONFIG_DIR, workDir: process.cwd(), allowPaths: true, backend: backends.workers, isolate: backends.isolate });
     const record = await queue.startFineTune(request);
     const logEvery = (record.config as { resolved: { trainer: { log_every_n_steps: number } } }).resolved.trainer.log_every_n_steps;
     log(`run ${record.id}: fine-tuning ${request.checkpoint} on ${request.dataset}; checkpoints in ${root}`);

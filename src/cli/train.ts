@@ -10,7 +10,7 @@ import { parseFlags } from './override-flags.ts';
 import { CONFIG_DIR } from './paths.ts';
 import { runInForeground } from './run-command.ts';
 import { createRunQueue } from './runs.ts';
-import { startBackend } from './runtime.ts';
+import { startTrainingBackends } from './runtime.ts';
 
 export const TRAIN_USAGE = `xlstm train --config FILE [--section.key VALUE ...]
   --config     YAML config (default config/llm.yaml): sections seed_everything, model, tokenizer,
@@ -29,7 +29,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   // Resolved once here for the checkpoint folder and the log interval; the queue resolves it again, identically.
   const config = loadLlmConfig(file, { overrides });
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  const backend = await startBackend(log);
+  const backends = await startTrainingBackends(log);
   const store = openStore(path.resolve(process.env.XLSTM_HOME ?? '.xlstm'));
   try {
     const queue = createRunQueue({
@@ -38,7 +38,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
       configDir: CONFIG_DIR,
       workDir: process.cwd(),
       allowPaths: true,
-      backend: backend.name,
+      backend: backends.workers,
+      isolate: backends.isolate,
     });
     const record = await queue.startTraining({ config: file, overrides });
     log(`run ${record.id}: checkpoints in ${path.resolve(config.trainer.checkpoint.dir)}`);

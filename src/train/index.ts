@@ -14,7 +14,7 @@ export {
   type StepOutcome,
 } from './step.ts';
 export { LocalEngine, splitRows, type GradientEngine } from './engine.ts';
-export { WorkerPool, type WorkerPoolOptions } from './workers.ts';
+export { WorkerPool, type WorkerPlacement, type WorkerPoolOptions } from './workers.ts';
 export { sampleGenerations, validationLoss } from './evaluate.ts';
 export { lastId, stepId, readResumePoint, rankBest, type Ranked, type ResumePoint } from './run-checkpoints.ts';
 export { plannedSteps, train, type TrainingRun } from './loop.ts';

@@ -70,7 +70,7 @@ function scaledGradients(model: XlstmModel, vars: tf.Variable[], batch: Batch, p
 }
 
 /** Gradient sum over `batches` (micro-batches of the same step, or one worker's shards of them). */
-export function gradientSum(model: XlstmModel, batches: readonly Batch[], padId: number, form: FormName = 'parallel'): GradientSum {
+export async function gradientSum(model: XlstmModel, batches: readonly Batch[], padId: number, form: FormName = 'parallel'): Promise<GradientSum> {
   const vars = trainableVariables(model);
   let acc: tf.Tensor[] | null = null;
   let lossSum = 0;
@@ -79,8 +79,9 @@ export function gradientSum(model: XlstmModel, batches: readonly Batch[], padId:
     const n = countTargets(batch, padId);
     if (n === 0) continue; // a batch of padding only has no loss to follow
     const { loss, scaled } = scaledGradients(model, vars, batch, padId, n, form);
-    // sync: one scalar per micro-batch, for the loss history and the divergence check.
-    const value = loss.dataSync()[0];
+    // One scalar per micro-batch, for the loss history and the divergence check; read
+    // asynchronously because webgpu under Node has no synchronous reads.
+    const value = (await loss.data())[0];
     loss.dispose();
     lossSum += value * n;
     count += n;
@@ -160,13 +161,13 @@ export function applyGradientSum(adamw: AdamW, names: readonly string[], sum: Gr
 }
 
 /** One whole step in this process: gradients over the micro-batches, then the update. */
-export function localStep(
+export async function localStep(
   model: XlstmModel,
   adamw: AdamW,
   batches: readonly Batch[],
   options: { readonly padId: number; readonly lr: number; readonly step: number; readonly form?: FormName },
-): StepOutcome {
-  const sum = gradientSum(model, batches, options.padId, options.form);
+): Promise<StepOutcome> {
+  const sum = await gradientSum(model, batches, options.padId, options.form);
   const names = weightEntries(model.weights).map(([name]) => name);
   return applyGradientSum(adamw, names, sum, options.lr, options.step);
 }

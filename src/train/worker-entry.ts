@@ -31,7 +31,7 @@ async function handle(message: ToWorker): Promise<void> {
       const model = fresh.asTrainable();
       fresh.dispose();
       loaded = { model, vars: trainableVariables(model), padId: message.padId, form: message.form };
-      send({ type: 'ready', backend: info.name });
+      send({ type: 'ready', backend: info.name, detail: info.detail, gpu: process.env.DRI_PRIME ?? null });
       return;
     }
     case 'step': {
@@ -41,8 +41,9 @@ async function handle(message: ToWorker): Promise<void> {
         const weights = message.weights;
         tf.tidy(() => vars.forEach((v, j) => v.assign(tf.tensor(weights[j], v.shape, 'float32'))));
       }
-      const sum = gradientSum(model, message.batches, padId, form);
-      const grads = sum.grads.map((g) => g.dataSync() as Float32Array);
+      const sum = await gradientSum(model, message.batches, padId, form);
+      // Asynchronous reads: webgpu under Node has no synchronous ones.
+      const grads = (await Promise.all(sum.grads.map((g) => g.data()))) as Float32Array[];
       send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count });
       sum.grads.forEach((g) => g.dispose());
       return;

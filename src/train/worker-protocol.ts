@@ -10,6 +10,7 @@ export type ToWorker =
   | { readonly type: 'stop' };
 
 export type FromWorker =
-  | { readonly type: 'ready'; readonly backend: string }
+  /** `gpu`: the PCI device the worker was pinned to (DRI_PRIME), when it was. */
+  | { readonly type: 'ready'; readonly backend: string; readonly detail: string; readonly gpu: string | null }
   | { readonly type: 'grads'; readonly id: number; readonly grads: Float32Array[]; readonly lossSum: number; readonly count: number }
   | { readonly type: 'error'; readonly code: string | null; readonly message: string };

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fork, type ChildProcess } from 'node:child_process';
+import { pinWorkerGpu } from '../backend/gpu-devices.ts';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { weightEntries, type FormName, type XlstmModel } from '../core/index.ts';
@@ -23,11 +24,27 @@ export interface WorkerPoolOptions {
   readonly form?: FormName;
   /** The tfjs backend each worker selects (null: the first available, as the trainer does). */
   readonly backend: string | null;
+  /**
+   * The worker script to fork: a bundled JavaScript build of worker-entry.ts where there is no
+   * tsx (bench/gpu on a lent machine). Default: worker-entry.ts through tsx's loader.
+   */
+  readonly entry?: string;
+}
+
+/** Where a worker runs, from its ready message. */
+export interface WorkerPlacement {
+  readonly pid: number;
+  readonly backend: string;
+  /** The backend's description (the GPU adapter on webgpu). */
+  readonly detail: string;
+  /** The PCI device it was pinned to (DRI_PRIME), or null. */
+  readonly gpu: string | null;
 }
 
 const ENTRY = fileURLToPath(new URL('./worker-entry.ts', import.meta.url));
-// Workers run the TypeScript entry through tsx's loader, resolved from here so any working directory works.
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+// Workers run the TypeScript entry through tsx's loader, resolved from here so any working
+// directory works; only then, because a bundled build (options.entry) ships without tsx.
+const tsxLoader = (): string => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 interface Pending {
   resolve(sum: { grads: Float32Array[]; lossSum: number; count: number }): void;
@@ -38,6 +55,7 @@ interface Worker {
   readonly index: number;
   readonly child: ChildProcess;
   pending: Pending | null;
+  placement: WorkerPlacement | null;
 }
 
 export class WorkerPool implements GradientEngine {
@@ -61,10 +79,13 @@ export class WorkerPool implements GradientEngine {
     const ready: Promise<void>[] = [];
     for (let index = 0; index < options.devices; index++) {
       const env: NodeJS.ProcessEnv = { ...process.env, XLSTM_WORKER_INDEX: String(index) };
-      // One GPU per worker when the native backend drives GPUs and the caller did not pin them already.
+      // One GPU per worker when a GPU backend drives them and the caller did not pin them already.
       if (options.backend === 'tensorflow' && env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(index);
-      const child = fork(ENTRY, [], { serialization: 'advanced', execArgv: ['--import', TSX], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const worker: Worker = { index, child, pending: null };
+      if (options.backend === 'webgpu') pinWorkerGpu(env, index, options.devices);
+      const entry = options.entry ?? ENTRY;
+      const execArgv = entry.endsWith('.ts') ? ['--import', tsxLoader()] : [];
+      const child = fork(entry, [], { serialization: 'advanced', execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const worker: Worker = { index, child, pending: null, placement: null };
       workers.push(worker);
       ready.push(pool.watch(worker));
       pool.post(worker, { type: 'init', backend: options.backend, config: options.model.config, form: options.form ?? 'parallel', padId: options.padId });
@@ -80,6 +101,11 @@ export class WorkerPool implements GradientEngine {
 
   get devices(): number {
     return this.workers.length;
+  }
+
+  /** Where each worker runs (backend, adapter, pinned GPU), in worker order. */
+  get placements(): WorkerPlacement[] {
+    return this.workers.map((w) => w.placement ?? { pid: w.child.pid ?? -1, backend: 'unknown', detail: '', gpu: null });
   }
 
   /** Process ids of the workers (for monitoring, and for tests that kill one). */
@@ -98,8 +124,8 @@ export class WorkerPool implements GradientEngine {
       // Row r of every shard list goes to worker r; a batch smaller than the pool leaves some idle.
       splitRows(batch, this.workers.length).forEach((shard, w) => shards[w].push(shard));
     }
-    // sync: the weights are read back once per update and shipped to every worker.
-    const weights = this.dirty ? weightEntries(this.options.model.weights).map(([, t]) => t.dataSync() as Float32Array) : null;
+    // The weights are read back once per update and shipped to every worker.
+    const weights = this.dirty ? ((await Promise.all(weightEntries(this.options.model.weights).map(([, t]) => t.data()))) as Float32Array[]) : null;
     this.dirty = false;
     const id = this.nextId++;
     const results = await Promise.all(
@@ -151,6 +177,7 @@ export class WorkerPool implements GradientEngine {
         switch (message.type) {
           case 'ready':
             started = true;
+            worker.placement = { pid: worker.child.pid ?? -1, backend: message.backend, detail: message.detail, gpu: message.gpu };
             resolve();
             return;
           case 'grads': {

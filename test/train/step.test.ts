@@ -41,8 +41,8 @@ describe('one training step', () => {
 
   it("should sum count-weighted gradients whose mean is the gradient of the whole batch's masked mean loss", async () => {
     const whole = randomBatch(6, 9, 4, 5);
-    await expectNoTensorLeak(() => {
-      const parts = gradientSum(model, splitRows(whole, 3), PAD);
+    await expectNoTensorLeak(async () => {
+      const parts = await gradientSum(model, splitRows(whole, 3), PAD);
       // The oracle: tfjs's own gradient of the masked mean loss over all six rows at once.
       const vars = weightEntries(model.weights).map(([, t]) => t as tf.Variable);
       const { value, grads } = tf.variableGrads(() => {
@@ -105,7 +105,7 @@ describe('one training step', () => {
 
   it('should leave no tensors behind after a whole step', async () => {
     const adamw = optimizerFor(model, tinyRunConfig('unused'));
-    localStep(model, adamw, [randomBatch(2, 9, 5)], { padId: PAD, lr: 0.01, step: 1 });
+    await localStep(model, adamw, [randomBatch(2, 9, 5)], { padId: PAD, lr: 0.01, step: 1 });
     await expectNoTensorLeak(() => localStep(model, adamw, [randomBatch(2, 9, 6), randomBatch(2, 9, 7)], { padId: PAD, lr: 0.01, step: 2 }));
     adamw.dispose();
   });
