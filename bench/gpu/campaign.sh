@@ -13,13 +13,7 @@ T0=$(date +%s)
 stage() { echo; echo "== $1 ($(( $(date +%s) - T0 )) s)"; }
 
 stage 'unpack'
-if [ -z "${SKIP_DEBS:-}" ] && ! ldconfig -p | grep -q libvulkan.so.1; then for f in "$G"/debs/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-python3 -c "import tarfile; tarfile.open('$G/node-bin.tar.xz').extractall('/tmp/node'); tarfile.open('$G/webgpu_pkg.tar.xz').extractall('/tmp/pkg')"
-export PATH=/tmp/node/package/bin:$PATH
-cp "$G/bench.mjs" /tmp/pkg/probe_pkg/
-node --version
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+source bench/gpu/unpack.sh
 
 stage 'ours: webgpu'
 ( cd /tmp/pkg/probe_pkg && XLSTM_BACKEND=webgpu XLSTM_WEBGPU_BACKEND=${XLSTM_WEBGPU_BACKEND:-vulkan} \

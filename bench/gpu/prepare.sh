@@ -46,10 +46,27 @@ o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp
 apt-get $o update >/dev/null
 ( cd "$G/debs" && apt-get $o download -q libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null )
 
+# 3b. Mesa's Vulkan device-select layer (from mesa-vulkan-drivers; the rest of that package stays here)
+# and the libraries it links: data-parallel workers are pinned to their GPU through it (DRI_PRIME).
+( cd "$W" && mkdir layer && cd layer && apt-get $o download -q mesa-vulkan-drivers libxcb1 libxcb-dri3-0 libwayland-client0 \
+    libdrm2 libxau6 libxdmcp6 libbsd0 libmd0 libffi8 >/dev/null \
+  && for f in *.deb; do dpkg -x "$f" x; done && mkdir -p vklayer/lib \
+  && cp -L x/usr/lib/x86_64-linux-gnu/libVkLayer_MESA_device_select.so vklayer/lib/ \
+  && for l in libxcb.so.1 libxcb-dri3.so.0 libwayland-client.so.0 libdrm.so.2 libXau.so.6 libXdmcp.so.6 libbsd.so.0 libmd.so.0 libffi.so.8; do \
+       cp -L x/usr/lib/x86_64-linux-gnu/$l vklayer/lib/ 2>/dev/null || cp -L x/lib/x86_64-linux-gnu/$l vklayer/lib/; done \
+  && cp x/usr/share/vulkan/implicit_layer.d/VkLayer_MESA_device_select.json vklayer/ \
+  && tar -cf - vklayer | xz -9 -T0 > vklayer.tar.xz )
+mv "$W/layer/vklayer.tar.xz" "$G/"
+
 # 4. The PyTorch peer and our benchmark, bundled (tfjs and webgpu stay external: they load from probe_pkg).
 cp -r ../shared/reference "$G/reference"
 chmod -R u+w "$G/reference" && rm -rf "$G/reference/__pycache__"
 npx esbuild bench/gpu/run.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
   '--external:@tensorflow/*' --external:webgpu --outfile="$G/bench.mjs"
+# The data-parallel benchmark and the worker process it forks (src/train/workers.ts forks worker.mjs there).
+for pair in bench/gpu/multi.ts:multi.mjs src/train/worker-entry.ts:worker.mjs; do
+  npx esbuild "${pair%%:*}" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+    '--external:@tensorflow/*' --external:webgpu --outfile="$G/${pair##*:}"
+done
 
 du -sh "$G"

@@ -27,10 +27,13 @@ function readTrimmed(file: string): string {
 }
 
 /**
- * The machine's GPUs as PCI addresses ("0000:18:00.0"), sorted: 3D controllers (class 0x0302) and
- * VGA controllers (0x0300) of GPU vendors. Empty where sysfs has none (CPU-only machines, macOS).
+ * The machine's GPUs as PCI addresses ("0000:18:00.0"), sorted: XLSTM_GPUS when set (comma-separated,
+ * e.g. from `nvidia-smi --query-gpu=pci.bus_id`: a container's sysfs may list cards it was not
+ * given), else 3D controllers (class 0x0302) and VGA controllers (0x0300) of GPU vendors in sysfs.
+ * Empty where there are none (CPU-only machines, macOS).
  */
-export function pciGpus(root = SYSFS): string[] {
+export function pciGpus(root = SYSFS, listed = process.env.XLSTM_GPUS): string[] {
+  if (listed?.trim()) return listed.split(',').map(normaliseAddress).sort();
   let names: string[];
   try {
     names = readdirSync(root);
@@ -44,6 +47,13 @@ export function pciGpus(root = SYSFS): string[] {
       return cls.startsWith('0x0302') || (cls.startsWith('0x0300') && GPU_VENDORS.has(vendor));
     })
     .sort();
+}
+
+/** nvidia-smi writes an 8-digit domain ("00000000:18:00.0") in capitals; sysfs a 4-digit one. */
+function normaliseAddress(address: string): string {
+  const m = /^0*([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(address.trim());
+  if (!m) throw new Error(`XLSTM_GPUS expected PCI addresses of the form DDDD:BB:DD.F, but got "${address.trim()}".`);
+  return `${m[1]}:${m[2]}:${m[3]}.${m[4]}`.toLowerCase();
 }
 
 /** "0000:18:00.0" -> "pci-0000_18_00_0", the DRI_PRIME form Mesa's device-select layer parses. */

@@ -109,7 +109,10 @@ export function addGradientSums(parts: readonly GradientSum[]): GradientSum {
 }
 
 /** AdamW over the model's variables: decay on matrices only (takesWeightDecay), options from the config. */
-export function optimizerFor(model: XlstmModel, config: Pick<RunConfig, 'optimizer' | 'trainer'>): AdamW {
+export function optimizerFor(
+  model: XlstmModel,
+  config: { readonly optimizer: RunConfig['optimizer']; readonly trainer: Pick<RunConfig['trainer'], 'grad_clip'> },
+): AdamW {
   const params: AdamWParam[] = weightEntries(model.weights).map(([name, t]) => ({
     name,
     variable: t as tf.Variable,

@@ -25,11 +25,16 @@ device('0000:c1:00.0', '0x030000', '0x1002'); // an AMD card on VGA class
 
 describe('GPUs by PCI address', () => {
   it('should list 3D controllers and GPU vendors on VGA class in bus order, and skip a BMC', () => {
-    expect(pciGpus(root)).toEqual(['0000:18:00.0', '0000:9a:00.0', '0000:c1:00.0']);
+    expect(pciGpus(root, '')).toEqual(['0000:18:00.0', '0000:9a:00.0', '0000:c1:00.0']);
   });
 
   it('should list nothing where there is no sysfs', () => {
-    expect(pciGpus(path.join(root, 'missing'))).toEqual([]);
+    expect(pciGpus(path.join(root, 'missing'), '')).toEqual([]);
+  });
+
+  it("should take XLSTM_GPUS over sysfs, in nvidia-smi's spelling too", () => {
+    expect(pciGpus(root, '00000000:9A:00.0, 0000:18:00.0')).toEqual(['0000:18:00.0', '0000:9a:00.0']);
+    expect(() => pciGpus(root, 'gpu0')).toThrow(/XLSTM_GPUS expected PCI addresses of the form DDDD:BB:DD.F, but got "gpu0"/);
   });
 
   it("should write addresses in the DRI_PRIME form Mesa's device-select layer parses", () => {
@@ -38,7 +43,7 @@ describe('GPUs by PCI address', () => {
   });
 
   it('should pin worker i to GPU i, round-robin beyond the count, and leave a pinned or single worker alone', () => {
-    const gpus = pciGpus(root);
+    const gpus = pciGpus(root, '');
     const envs = [0, 1, 2, 3].map((i) => {
       const env: NodeJS.ProcessEnv = {};
       return { env, pinned: pinWorkerGpu(env, i, 4, gpus) };
