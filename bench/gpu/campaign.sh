@@ -29,6 +29,10 @@ timeout "${PEER_TRAIN_TIMEOUT:-200}" python3 "$G/reference/bench_ref.py" --devic
   --train-seq-lens 256 --train-warmup 1 --train-steps 3 --json "$OUT/peer-train.json"
 echo "exit $?"
 
+stage 'serve: GraphQL generate'
+GPU_CARRY="$G" bash bench/gpu/serve-stage.sh
+echo "exit $?"
+
 stage 'ratios'
 ( cd /tmp/pkg/probe_pkg && node bench.mjs combine --ours "$OUT/ours.json" --peer-decode "$OUT/peer-decode.json" \
   --peer-train "$OUT/peer-train.json" --out "$OUT/gpu.json" )

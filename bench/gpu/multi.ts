@@ -109,6 +109,8 @@ interface RunFigures {
   readonly seqLen: number;
   readonly losses: number[];
   readonly stepSeconds: number[];
+  /** Of each step: the trainer's AdamW update (the rest is the workers' gradients and the transfers). */
+  readonly updateSeconds: number[];
   readonly tokensPerS: number | null;
   readonly placements: WorkerPlacement[];
   readonly busiest: Record<string, number>;
@@ -125,17 +127,21 @@ async function trainRun(gpus: number, rows: number, steps: number, timed: boolea
   const pool = await WorkerPool.start({ devices: gpus, model, padId: PAD, backend: values['worker-backend']!, entry: values.worker });
   const losses: number[] = [];
   const stepSeconds: number[] = [];
+  const updateSeconds: number[] = [];
   let sampler: ReturnType<typeof sampleGpus> | null = null;
   try {
     for (let s = 0; s < steps; s++) {
       if (timed && s === WARMUP) sampler = sampleGpus();
       const t0 = performance.now();
       const sum = await pool.compute([batchFor(s, rows)]);
+      const t1 = performance.now();
       const outcome = applyGradientSum(adamw, names, sum, LR, s + 1);
       pool.weightsChanged();
-      stepSeconds.push((performance.now() - t0) / 1000);
+      const t2 = performance.now();
+      stepSeconds.push((t2 - t0) / 1000);
+      updateSeconds.push((t2 - t1) / 1000);
       losses.push(outcome.loss);
-      log(`  ${gpus} GPU(s), ${rows} rows: step ${s + 1} loss ${outcome.loss.toFixed(6)} in ${stepSeconds[s].toFixed(2)} s`);
+      log(`  ${gpus} GPU(s), ${rows} rows: step ${s + 1} loss ${outcome.loss.toFixed(6)} in ${stepSeconds[s].toFixed(2)} s (update ${updateSeconds[s].toFixed(2)} s)`);
     }
   } finally {
     await pool.close().catch(() => {});
@@ -154,6 +160,7 @@ async function trainRun(gpus: number, rows: number, steps: number, timed: boolea
     seqLen: T,
     losses,
     stepSeconds,
+    updateSeconds,
     tokensPerS: timed ? (rows * T * (steps - WARMUP)) / timedSecs : null,
     placements,
     busiest,

@@ -24,14 +24,16 @@ mv "$W/node-bin.tar.xz" "$G/"
 # 2. tfjs 4.22.0 and webgpu 0.6.2, pruned to the CommonJS node bundles and linux-x64's dawn.node.
 ( cd "$W" && mkdir nm && cd nm && echo '{"name":"p","version":"0.0.0","private":true}' > package.json \
   && npm install --silent --no-audit --no-fund @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 \
-       @tensorflow/tfjs-backend-webgpu@4.22.0 webgpu@0.6.2 >/dev/null )
+       @tensorflow/tfjs-backend-webgpu@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 webgpu@0.6.2 >/dev/null )
 P=$W/probe_pkg
 mkdir -p "$P/node_modules"
-for p in tfjs-core tfjs-backend-cpu tfjs-backend-webgpu; do
+for p in tfjs-core tfjs-backend-cpu tfjs-backend-webgpu tfjs-backend-wasm; do
   mkdir -p "$P/node_modules/@tensorflow/$p/dist"
   cp "$W/nm/node_modules/@tensorflow/$p/package.json" "$P/node_modules/@tensorflow/$p/"
   cp "$W"/nm/node_modules/@tensorflow/$p/dist/tf-*.node.js "$P/node_modules/@tensorflow/$p/dist/"
 done
+# The trainer process of data-parallel runs updates the weights on wasm (the cpu backend's AdamW is ~8x slower).
+cp "$W"/nm/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm{,-simd}.wasm "$P/node_modules/@tensorflow/tfjs-backend-wasm/dist/"
 for p in seedrandom long node-fetch whatwg-url tr46 webidl-conversions; do
   [ -d "$W/nm/node_modules/$p" ] && cp -r "$W/nm/node_modules/$p" "$P/node_modules/"
 done
@@ -68,5 +70,7 @@ for pair in bench/gpu/multi.ts:multi.mjs src/train/worker-entry.ts:worker.mjs; d
   npx esbuild "${pair%%:*}" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
     '--external:@tensorflow/*' --external:webgpu --outfile="$G/${pair##*:}"
 done
+
+bash bench/gpu/prepare-serve.sh "$G"
 
 du -sh "$G"
