@@ -38,12 +38,17 @@ export interface TestServerOptions {
   readonly access?: AccessPolicy;
   /** Merged over the test default, which lifts the rate limit (tests poll health in tight loops). */
   readonly apiLimits?: Partial<ApiLimits>;
+  /** The tfjs backend for serving and in-process training (default cpu; wasm trains the GPT-2-vocabulary head faster). */
+  readonly backend?: 'cpu' | 'wasm';
+  /** More services for resolvers, made once the checkpoints root exists (a run queue writes its checkpoints there). */
+  readonly extraContext?: (root: string) => Readonly<Record<string, unknown>>;
 }
 
 const TEST_API_LIMITS: Partial<ApiLimits> = { ratePerSecond: 100_000, rateBurst: 100_000 };
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  await selectBackend('cpu');
+  const backend = options.backend ?? 'cpu';
+  await selectBackend(backend);
   const { root, remove } = await tinyRoot(options.ids ?? ['tiny']);
   const metrics = createMetrics();
   const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: options.defaultId, limits: options.limits, observer: metrics.observer });
@@ -53,12 +58,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     configs: options.configs ?? NO_CONFIGS,
     metrics,
     version: '0.0.0-test',
-    backend: () => 'cpu',
-    backendDetail: () => 'plain JavaScript kernels',
+    backend: () => backend,
+    backendDetail: () => (backend === 'wasm' ? 'WebAssembly kernels' : 'plain JavaScript kernels'),
     playground: options.playground ?? null,
     drainTimeoutMs: 2_000,
     access: options.access,
     limits: { ...TEST_API_LIMITS, ...options.apiLimits },
+    extraContext: options.extraContext?.(root),
   });
   const httpUrl = await server.listen(0);
   const wsUrl = httpUrl.replace(/^http/, 'ws');

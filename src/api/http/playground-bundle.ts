@@ -1,10 +1,10 @@
 /**
- * Bundles the playground (GraphiQL, React, Monaco and its workers) into static files with esbuild, so the page
- * loads nothing from outside the server. Run by `npm run build:playground`, and by the server on first use
- * when the bundle is missing or stale.
+ * Bundles the playground (GraphiQL, React, Monaco and its workers) and the runs page's script into static files
+ * with esbuild, so neither page loads anything from outside the server. Run by `npm run build:playground`, and by
+ * the server on first use when the bundle is missing or stale.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../../..');
 export const PLAYGROUND_DIR = path.join(ROOT, 'dist', 'playground');
-const SOURCES = ['app.ts', 'workers.ts'].map((f) => path.join(HERE, 'playground', f));
+/** The page scripts, one output file each (app.js, runs.js), served under /playground/. */
+const ENTRIES = { app: path.join(HERE, 'playground', 'app.ts'), runs: path.join(HERE, 'runs-page', 'app.ts') };
+// Every file of both folders, so editing any module a page imports makes the bundle stale.
+const SOURCES = ['playground', 'runs-page'].flatMap((folder) =>
+  readdirSync(path.join(HERE, folder))
+    .filter((f) => f.endsWith('.ts'))
+    .sort()
+    .map((f) => path.join(HERE, folder, f)),
+);
 const STAMP = 'stamp.json';
 
 const WORKERS = {
@@ -25,7 +33,7 @@ const WORKERS = {
 export function bundleStamp(): string {
   const require = createRequire(import.meta.url);
   const hash = createHash('sha256');
-  for (const file of SOURCES) hash.update(readFileSync(file));
+  for (const file of SOURCES) hash.update(`${path.relative(HERE, file)}\n`).update(readFileSync(file));
   for (const pkg of ['graphiql', 'react', 'react-dom', 'graphql-ws', 'esbuild']) {
     const version = (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
     hash.update(`${pkg}@${version}\n`);
@@ -65,7 +73,7 @@ export async function buildPlayground(dir: string = PLAYGROUND_DIR): Promise<voi
   try {
     await esbuild.build({
       ...common,
-      entryPoints: { app: SOURCES[0] },
+      entryPoints: ENTRIES,
       format: 'esm',
       loader: { '.ttf': 'file', '.woff': 'file', '.woff2': 'file' },
     });

@@ -1,8 +1,8 @@
 /**
  * The API on ONE HTTP server and port: POST /graphql (Apollo Server), ws://HOST/graphql (graphql-ws), the
- * playground on GET /graphql for browsers, /healthz, /readyz and /metrics. Both transports pass the same guard
- * (token, rate, scope, document rules) before anything runs. Draining stops new work, ends open streams with
- * CANCELLED, then closes.
+ * playground on GET /graphql for browsers, the runs page on GET /runs, /healthz, /readyz and /metrics. Both
+ * transports pass the same guard (token, rate, scope, document rules) before anything runs. Draining stops new
+ * work, ends open streams with CANCELLED, then closes.
  */
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -19,6 +19,7 @@ import { Guard } from './guard.ts';
 import type { ApiLimits } from './limits.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { ASSET_PREFIX, Playground } from './playground.ts';
+import { RUNS_PATH, serveRunsPage } from './runs-page.ts';
 import { transition, type ServerEvent, type ServerState } from './state.ts';
 import { attachSubscriptions, type SubscriptionServer } from './subscriptions.ts';
 
@@ -210,6 +211,8 @@ export class ApiServer {
       res.end(await this.options.metrics.render());
       return;
     }
+    // The runs page rides on the playground's switch and bundle: --no-playground turns both off.
+    if (playground && pathname === RUNS_PATH && req.method === 'GET') return serveRunsPage(res, playground);
     if (pathname === '/graphql') {
       if (playground && Playground.wantsPage(req)) return playground.page(res);
       if (this.current.phase !== 'serving') {

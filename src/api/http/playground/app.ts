@@ -82,6 +82,7 @@ function tokenBar(): unknown {
     }),
     createElement('button', { type: 'submit' }, 'Use token'),
     createElement('span', { id: 'xlstm-token-state', style: { color: '#666' } }, token ? 'sent with every request' : 'no token sent'),
+    createElement('a', { href: '/runs', style: { marginLeft: 'auto' } }, 'Runs'),
   );
 }
 
