@@ -39,13 +39,21 @@ async function handle(message: ToWorker): Promise<void> {
       const { model, vars, padId, form } = loaded;
       if (message.weights) {
         const weights = message.weights;
-        tf.tidy(() => vars.forEach((v, j) => v.assign(tf.tensor(weights[j], v.shape, 'float32'))));
+        let offset = 0;
+        tf.tidy(() =>
+          vars.forEach((v) => {
+            v.assign(tf.tensor(weights.subarray(offset, offset + v.size), v.shape, 'float32'));
+            offset += v.size;
+          }),
+        );
       }
       const sum = await gradientSum(model, message.batches, padId, form);
-      // Asynchronous reads: webgpu under Node has no synchronous ones.
-      const grads = (await Promise.all(sum.grads.map((g) => g.data()))) as Float32Array[];
-      send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count });
+      const flat = tf.tidy(() => tf.concat(sum.grads.map((g) => tf.reshape(g, [-1]))));
       sum.grads.forEach((g) => g.dispose());
+      // One asynchronous read: webgpu under Node has no synchronous ones, and each read is a round trip.
+      const grads = (await flat.data()) as Float32Array;
+      flat.dispose();
+      send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count });
       return;
     }
     case 'stop':

@@ -5,12 +5,17 @@ import type { Batch } from '../data/index.ts';
 export type ToWorker =
   /** Build the model; weights arrive with the first step. */
   | { readonly type: 'init'; readonly backend: string | null; readonly config: ModelConfig; readonly form: FormName; readonly padId: number }
-  /** Gradients of `batches` (this worker's shards of the step's micro-batches); `weights` when they changed, in weightEntries order. */
-  | { readonly type: 'step'; readonly id: number; readonly weights: Float32Array[] | null; readonly batches: Batch[] }
+  /**
+   * Gradients of `batches` (this worker's shards of the step's micro-batches). `weights`, when they
+   * changed: every weight flattened and laid end to end in weightEntries order (one transfer, not
+   * one per tensor: a GPU readback each costs far more than the bytes).
+   */
+  | { readonly type: 'step'; readonly id: number; readonly weights: Float32Array | null; readonly batches: Batch[] }
   | { readonly type: 'stop' };
 
 export type FromWorker =
   /** `gpu`: the PCI device the worker was pinned to (DRI_PRIME), when it was. */
   | { readonly type: 'ready'; readonly backend: string; readonly detail: string; readonly gpu: string | null }
-  | { readonly type: 'grads'; readonly id: number; readonly grads: Float32Array[]; readonly lossSum: number; readonly count: number }
+  /** `grads`: the gradient sums laid end to end like the weights. */
+  | { readonly type: 'grads'; readonly id: number; readonly grads: Float32Array; readonly lossSum: number; readonly count: number }
   | { readonly type: 'error'; readonly code: string | null; readonly message: string };

@@ -47,7 +47,7 @@ const ENTRY = fileURLToPath(new URL('./worker-entry.ts', import.meta.url));
 const tsxLoader = (): string => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 interface Pending {
-  resolve(sum: { grads: Float32Array[]; lossSum: number; count: number }): void;
+  resolve(sum: { grads: Float32Array; lossSum: number; count: number }): void;
   reject(error: Error): void;
 }
 
@@ -124,14 +124,14 @@ export class WorkerPool implements GradientEngine {
       // Row r of every shard list goes to worker r; a batch smaller than the pool leaves some idle.
       splitRows(batch, this.workers.length).forEach((shard, w) => shards[w].push(shard));
     }
-    // The weights are read back once per update and shipped to every worker.
-    const weights = this.dirty ? ((await Promise.all(weightEntries(this.options.model.weights).map(([, t]) => t.data()))) as Float32Array[]) : null;
+    // The weights are read back once per update, end to end, and shipped to every worker.
+    const weights = this.dirty ? await flatWeights(this.options.model) : null;
     this.dirty = false;
     const id = this.nextId++;
     const results = await Promise.all(
       this.workers.map(
         (worker, w) =>
-          new Promise<{ grads: Float32Array[]; lossSum: number; count: number }>((resolve, reject) => {
+          new Promise<{ grads: Float32Array; lossSum: number; count: number }>((resolve, reject) => {
             worker.pending = { resolve, reject };
             this.post(worker, { type: 'step', id, weights, batches: shards[w] });
           }),
@@ -142,9 +142,7 @@ export class WorkerPool implements GradientEngine {
       throw e;
     });
     const shapes = weightEntries(this.options.model.weights).map(([, t]) => t.shape);
-    return addGradientSums(
-      results.map((r) => ({ grads: r.grads.map((g, j) => tf.tensor(g, shapes[j], 'float32')), lossSum: r.lossSum, count: r.count })),
-    );
+    return addGradientSums(results.map((r) => ({ grads: unflatten(r.grads, shapes), lossSum: r.lossSum, count: r.count })));
   }
 
   /** Stops every worker (a polite stop, then SIGKILL after a grace period); safe to call twice. */
@@ -221,4 +219,23 @@ export class WorkerPool implements GradientEngine {
     }
     void this.close();
   }
+}
+
+/** Every weight flattened and laid end to end, in weightEntries order. */
+async function flatWeights(model: XlstmModel): Promise<Float32Array> {
+  const flat = tf.tidy(() => tf.concat(weightEntries(model.weights).map(([, t]) => tf.reshape(t, [-1]))));
+  const data = (await flat.data()) as Float32Array;
+  flat.dispose();
+  return data;
+}
+
+/** The inverse of the workers' flattening: one tensor per shape, read from consecutive ranges. */
+function unflatten(flat: Float32Array, shapes: readonly number[][]): tf.Tensor[] {
+  let offset = 0;
+  return shapes.map((shape) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const t = tf.tensor(flat.subarray(offset, offset + size), shape, 'float32');
+    offset += size;
+    return t;
+  });
 }
