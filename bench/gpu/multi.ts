@@ -22,6 +22,7 @@ import { selectBackend } from '../../src/backend/select.ts';
 import { REFERENCE_CONFIG, weightEntries, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
 import type { Batch } from '../../src/data/index.ts';
 import { applyGradientSum, optimizerFor } from '../../src/train/step.ts';
+import type { WorkerSeconds } from '../../src/train/worker-protocol.ts';
 import { WorkerPool, type WorkerPlacement } from '../../src/train/workers.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -111,6 +112,8 @@ interface RunFigures {
   readonly stepSeconds: number[];
   /** Of each step: the trainer's AdamW update (the rest is the workers' gradients and the transfers). */
   readonly updateSeconds: number[];
+  /** Of each step, each worker's seconds on its gradients and on reading them back. */
+  readonly workerSeconds: (readonly WorkerSeconds[])[];
   readonly tokensPerS: number | null;
   readonly placements: WorkerPlacement[];
   readonly busiest: Record<string, number>;
@@ -128,6 +131,7 @@ async function trainRun(gpus: number, rows: number, steps: number, timed: boolea
   const losses: number[] = [];
   const stepSeconds: number[] = [];
   const updateSeconds: number[] = [];
+  const workerSeconds: (readonly WorkerSeconds[])[] = [];
   let sampler: ReturnType<typeof sampleGpus> | null = null;
   try {
     for (let s = 0; s < steps; s++) {
@@ -141,7 +145,9 @@ async function trainRun(gpus: number, rows: number, steps: number, timed: boolea
       stepSeconds.push((t2 - t0) / 1000);
       updateSeconds.push((t2 - t1) / 1000);
       losses.push(outcome.loss);
-      log(`  ${gpus} GPU(s), ${rows} rows: step ${s + 1} loss ${outcome.loss.toFixed(6)} in ${stepSeconds[s].toFixed(2)} s (update ${updateSeconds[s].toFixed(2)} s)`);
+      workerSeconds.push(pool.lastSeconds);
+      const inWorkers = pool.lastSeconds.map((w) => `${w.compute.toFixed(2)}+${w.read.toFixed(2)}`).join(', ');
+      log(`  ${gpus} GPU(s), ${rows} rows: step ${s + 1} loss ${outcome.loss.toFixed(6)} in ${stepSeconds[s].toFixed(2)} s (workers' gradients+readback ${inWorkers} s; update ${updateSeconds[s].toFixed(2)} s)`);
     }
   } finally {
     await pool.close().catch(() => {});
@@ -161,6 +167,7 @@ async function trainRun(gpus: number, rows: number, steps: number, timed: boolea
     losses,
     stepSeconds,
     updateSeconds,
+    workerSeconds,
     tokensPerS: timed ? (rows * T * (steps - WARMUP)) / timedSecs : null,
     placements,
     busiest,
@@ -208,6 +215,12 @@ log(`scaling efficiency ${efficiency.toFixed(3)} (target 0.8)`);
 log(`loss, ${N} GPUs x ${B}:    ${many.losses.map((l) => l.toFixed(6)).join(' ')}`);
 log(`loss, 1 GPU x ${N * B}:    ${whole.losses.map((l) => l.toFixed(6)).join(' ')}`);
 log(`max relative difference ${Math.max(...lossRelDiff).toExponential(2)} (target 1e-4)`);
-log(`workers: ${many.placements.map((p) => `pid ${p.pid} on ${p.gpu ?? 'unpinned'} (${p.detail})`).join('; ')}`);
+// Pinning checked from outside: nvidia-smi's bus for each worker's pid against the tag it was given.
+const placedOn = many.placements.map((p) => many.apps.find((a) => a.pid === p.pid)?.bus ?? null);
+const verified = many.placements.map((p, j) => (placedOn[j] && p.gpu ? p.gpu === `pci-${placedOn[j]!.toLowerCase().replace(/^0*([0-9a-f]{4}):/, '$1:').replace(/[:.]/g, '_')}` : null));
+(result.summary as Record<string, unknown>).placementVerified = verified;
+save();
+log(`workers: ${many.placements.map((p, j) => `pid ${p.pid} pinned to ${p.gpu ?? 'nothing'}, seen by nvidia-smi on ${placedOn[j] ?? '?'} (${p.detail})`).join('; ')}`);
+log(`pinning verified: ${JSON.stringify(verified)}`);
 log(`busiest utilization per card, 1-GPU run: ${JSON.stringify(one.busiest)}; ${N}-GPU run: ${JSON.stringify(many.busiest)}`);
 process.exit(0);

@@ -50,8 +50,14 @@ apt-get $o update >/dev/null
 
 # 3b. Mesa's Vulkan device-select layer (from mesa-vulkan-drivers; the rest of that package stays here)
 # and the libraries it links: data-parallel workers are pinned to their GPU through it (DRI_PRIME).
-( cd "$W" && mkdir layer && cd layer && apt-get $o download -q mesa-vulkan-drivers libxcb1 libxcb-dri3-0 libwayland-client0 \
-    libdrm2 libxau6 libxdmcp6 libbsd0 libmd0 libffi8 >/dev/null \
+# The layer comes from bookworm-backports (Mesa 25): bookworm's Mesa 22.3 matches DRI_PRIME's PCI tag
+# inverted (strcmp != 0), so on a 2-GPU machine each worker got the other card (seen on the H200s).
+mkdir -p /tmp/amd64-bp/partial
+echo 'deb http://deb.debian.org/debian bookworm-backports main' > /tmp/amd64-bp.list
+bp="$o -oDir::State::Lists=/tmp/amd64-bp -oDir::Etc::SourceList=/tmp/amd64-bp.list -oDir::Etc::SourceParts=/nonexistent"
+apt-get $bp update >/dev/null
+( cd "$W" && mkdir layer && cd layer && apt-get $bp download -q mesa-vulkan-drivers >/dev/null \
+  && apt-get $o download -q libxcb1 libxcb-dri3-0 libwayland-client0 libdrm2 libxau6 libxdmcp6 libbsd0 libmd0 libffi8 >/dev/null \
   && for f in *.deb; do dpkg -x "$f" x; done && mkdir -p vklayer/lib \
   && cp -L x/usr/lib/x86_64-linux-gnu/libVkLayer_MESA_device_select.so vklayer/lib/ \
   && for l in libxcb.so.1 libxcb-dri3.so.0 libwayland-client.so.0 libdrm.so.2 libXau.so.6 libXdmcp.so.6 libbsd.so.0 libmd.so.0 libffi.so.8; do \

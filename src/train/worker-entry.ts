@@ -47,13 +47,16 @@ async function handle(message: ToWorker): Promise<void> {
           }),
         );
       }
+      const t0 = performance.now();
       const sum = await gradientSum(model, message.batches, padId, form);
+      const t1 = performance.now();
       const flat = tf.tidy(() => tf.concat(sum.grads.map((g) => tf.reshape(g, [-1]))));
       sum.grads.forEach((g) => g.dispose());
       // One asynchronous read: webgpu under Node has no synchronous ones, and each read is a round trip.
       const grads = (await flat.data()) as Float32Array;
       flat.dispose();
-      send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count });
+      const seconds = { compute: (t1 - t0) / 1000, read: (performance.now() - t1) / 1000 };
+      send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count, seconds });
       return;
     }
     case 'stop':

@@ -13,9 +13,22 @@ export type ToWorker =
   | { readonly type: 'step'; readonly id: number; readonly weights: Float32Array | null; readonly batches: Batch[] }
   | { readonly type: 'stop' };
 
+export interface WorkerSeconds {
+  readonly compute: number;
+  readonly read: number;
+}
+
 export type FromWorker =
   /** `gpu`: the PCI device the worker was pinned to (DRI_PRIME), when it was. */
   | { readonly type: 'ready'; readonly backend: string; readonly detail: string; readonly gpu: string | null }
   /** `grads`: the gradient sums laid end to end like the weights. */
-  | { readonly type: 'grads'; readonly id: number; readonly grads: Float32Array; readonly lossSum: number; readonly count: number }
+  | {
+      readonly type: 'grads';
+      readonly id: number;
+      readonly grads: Float32Array;
+      readonly lossSum: number;
+      readonly count: number;
+      /** Seconds the worker spent on the gradients and on reading them back (where a step's time goes). */
+      readonly seconds: WorkerSeconds;
+    }
   | { readonly type: 'error'; readonly code: string | null; readonly message: string };

@@ -14,7 +14,7 @@ import type { Batch } from '../data/index.ts';
 import { XlstmError, type ErrorCode } from '../util/errors.ts';
 import { splitRows, type GradientEngine } from './engine.ts';
 import { addGradientSums, type GradientSum } from './step.ts';
-import type { FromWorker, ToWorker } from './worker-protocol.ts';
+import type { FromWorker, ToWorker, WorkerSeconds } from './worker-protocol.ts';
 
 export interface WorkerPoolOptions {
   readonly devices: number;
@@ -47,7 +47,7 @@ const ENTRY = fileURLToPath(new URL('./worker-entry.ts', import.meta.url));
 const tsxLoader = (): string => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 interface Pending {
-  resolve(sum: { grads: Float32Array; lossSum: number; count: number }): void;
+  resolve(sum: { grads: Float32Array; lossSum: number; count: number; seconds: WorkerSeconds }): void;
   reject(error: Error): void;
 }
 
@@ -63,6 +63,8 @@ export class WorkerPool implements GradientEngine {
   private closing = false;
   private dirty = true;
   private nextId = 1;
+  /** Each worker's time on the last step's gradients and their readback. */
+  lastSeconds: readonly WorkerSeconds[] = [];
 
   private constructor(
     private readonly workers: Worker[],
@@ -131,7 +133,7 @@ export class WorkerPool implements GradientEngine {
     const results = await Promise.all(
       this.workers.map(
         (worker, w) =>
-          new Promise<{ grads: Float32Array; lossSum: number; count: number }>((resolve, reject) => {
+          new Promise<{ grads: Float32Array; lossSum: number; count: number; seconds: WorkerSeconds }>((resolve, reject) => {
             worker.pending = { resolve, reject };
             this.post(worker, { type: 'step', id, weights, batches: shards[w] });
           }),
@@ -141,6 +143,7 @@ export class WorkerPool implements GradientEngine {
       this.dirty = true;
       throw e;
     });
+    this.lastSeconds = results.map((r) => r.seconds);
     const shapes = weightEntries(this.options.model.weights).map(([, t]) => t.shape);
     return addGradientSums(results.map((r) => ({ grads: unflatten(r.grads, shapes), lossSum: r.lossSum, count: r.count })));
   }
