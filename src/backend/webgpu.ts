@@ -10,7 +10,9 @@
  *   XLSTM_WEBGPU_FEATURE_LEVEL  core | compatibility (default: compatibility for opengles, else core).
  *   XLSTM_WEBGPU_ALLOW_SOFTWARE=1  lets auto-detection take a software adapter (an explicit
  *                          XLSTM_BACKEND=webgpu always takes whatever adapter there is).
+ *   XLSTM_WEBGPU_SUBMIT_BATCH  dispatches per command-buffer submit (tfjs's default: 15).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { configureGpuKernels } from '../core/gpu/device.ts';
@@ -192,6 +194,10 @@ export async function loadWebgpu(explicit: boolean): Promise<string | null> {
   if (!(await importOptional('@tensorflow/tfjs-backend-webgpu'))) return null;
   adapter = desc;
   configureGpuKernels({ softwareAdapter: desc.software });
+  const batch = Number(process.env.XLSTM_WEBGPU_SUBMIT_BATCH ?? '');
+  // tfjs submits its command buffer every 15 dispatches; a step of thousands of small kernels
+  // spends part of its host time in those submits.
+  if (Number.isInteger(batch) && batch > 0) tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', batch);
   loaded = `Dawn ${flags.length ? `[${flags.join(' ')}] ` : ''}on ${webgpuAdapterSummary()}`;
   return loaded;
 }
