@@ -1,15 +1,21 @@
 /**
  * `npm run bench:core`: decode tokens/s at B = 1, 8, 64 and training tokens/s at B = 8, T = 64 and
  * 128 for the reference config on the default backend, beside the PyTorch peer run in the same
- * invocation at its best thread setting. Prints a table, writes bench/results/core.json.
+ * invocation at its best thread setting. Decode is measured on two paths: in process (one thread,
+ * argmax on the backend) and, on the cpu and wasm backends, through the serving DecodePool (one
+ * worker thread per core, host sampling with log-probabilities); the ratio to the peer takes the
+ * better path at each B and names it. Prints a table, writes bench/results/core.json.
  * Run it with nothing else on the machine: two jobs on two cores distort both.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
+import { DecodePool } from '../src/serve/decode-pool.ts';
 import { REFERENCE_CONFIG, XlstmModel } from './lib/core-api.ts';
 import { machine } from './lib/machine.ts';
 import { runPeer, type PeerFigures } from './lib/peer.ts';
+import { benchPoolDecode, type DecodeFigure } from './lib/pool-throughput.ts';
 import { benchDecode, benchTrain } from './lib/throughput.ts';
 
 const { values } = parseArgs({
@@ -17,20 +23,46 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/core.json' },
     'skip-peer': { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
+    'skip-pool': { type: 'boolean', default: false },
+    /** Decode threads of the pool; default one per core, as `xlstm serve` uses. */
+    'pool-threads': { type: 'string' },
   },
 });
 const DECODE_BATCHES = [1, 8, 64];
 const TRAIN_LENGTHS = [64, 128];
+const WARMUP = 8;
+const STEPS = 64;
 
 const backend = await selectBackend(process.env.XLSTM_BACKEND);
-console.log(`xLSTM core on tfjs ${backend.name} (${backend.detail}); reference config, 64 blocks`);
+console.log(`xLSTM core on tfjs ${backend.name} (${backend.detail}); reference config, 64 blocks; ${os.availableParallelism()} cores`);
 const model = XlstmModel.init(REFERENCE_CONFIG, 0);
 
-const decode: Record<number, { msPerStep: number; tokensPerS: number }> = {};
+const decode: Record<number, DecodeFigure> = {};
+// Untimed: compiles the JavaScript kernels, so the first batch's CPU time is not the compiler's.
+benchDecode(model, 1, 2, 8);
 for (const B of DECODE_BATCHES) {
-  decode[B] = benchDecode(model, B);
-  console.log(`decode B=${B}: ${decode[B].msPerStep.toFixed(2)} ms/step, ${decode[B].tokensPerS.toFixed(1)} tokens/s`);
+  const cpu0 = process.cpuUsage();
+  const wall = benchDecode(model, B, WARMUP, STEPS);
+  const cpu = process.cpuUsage(cpu0);
+  decode[B] = { ...wall, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (WARMUP + STEPS) };
+  console.log(`decode in-process B=${B}: ${decode[B].msPerStep.toFixed(2)} ms/step, ${decode[B].tokensPerS.toFixed(1)} tokens/s (cpu ${decode[B].cpuMsPerStep.toFixed(1)} ms/step)`);
 }
+
+const poolThreads = Number(values['pool-threads'] ?? os.availableParallelism());
+let decodePool: { threads: number; figures: Record<number, DecodeFigure> } | null = null;
+if (!values['skip-pool'] && (backend.name === 'wasm' || backend.name === 'cpu')) {
+  const pool = await DecodePool.create({ config: REFERENCE_CONFIG, arrays: model.toArrays(), threads: poolThreads, backend: backend.name });
+  try {
+    decodePool = { threads: poolThreads, figures: {} };
+    for (const B of DECODE_BATCHES) {
+      const f = (decodePool.figures[B] = await benchPoolDecode(pool, REFERENCE_CONFIG.vocab_size, B, WARMUP, STEPS));
+      console.log(`decode pool x${poolThreads} B=${B}: ${f.msPerStep.toFixed(2)} ms/step, ${f.tokensPerS.toFixed(1)} tokens/s (cpu ${f.cpuMsPerStep.toFixed(1)} ms/step, all threads)`);
+    }
+  } finally {
+    await pool.close();
+  }
+}
+
 const train: Record<number, { sPerStep: number; tokensPerS: number; lastLoss: number }> = {};
 if (!values['skip-train']) {
   for (const T of TRAIN_LENGTHS) {
@@ -47,14 +79,37 @@ if (!values['skip-peer']) {
 }
 
 const ratio = (ours: number | undefined, theirs: number | undefined) => (ours && theirs ? ours / theirs : null);
-console.log('\nfigure            ours tokens/s   peer tokens/s   ratio');
+const IN_PROCESS = 'in-process, 1 thread';
+const POOL = `pool, ${poolThreads} thread${poolThreads === 1 ? '' : 's'}`;
 const rows: Record<string, unknown>[] = [];
-for (const B of DECODE_BATCHES) rows.push({ figure: `decode B=${B}`, ours: decode[B].tokensPerS, peer: peer?.decode[B] ?? null, ratio: ratio(decode[B].tokensPerS, peer?.decode[B]) });
-for (const T of Object.keys(train).map(Number)) rows.push({ figure: `train B=8 T=${T}`, ours: train[T].tokensPerS, peer: peer?.train[T] ?? null, ratio: ratio(train[T].tokensPerS, peer?.train[T]) });
+for (const B of DECODE_BATCHES) {
+  const pooled = decodePool?.figures[B];
+  const best = pooled && pooled.tokensPerS > decode[B].tokensPerS ? { path: POOL, f: pooled } : { path: IN_PROCESS, f: decode[B] };
+  rows.push({
+    figure: `decode B=${B}`,
+    path: best.path,
+    ours: best.f.tokensPerS,
+    inProcess: decode[B].tokensPerS,
+    pool: pooled?.tokensPerS ?? null,
+    peer: peer?.decode[B] ?? null,
+    ratio: ratio(best.f.tokensPerS, peer?.decode[B]),
+  });
+}
+for (const T of Object.keys(train).map(Number)) {
+  rows.push({ figure: `train B=8 T=${T}`, path: IN_PROCESS, ours: train[T].tokensPerS, peer: peer?.train[T] ?? null, ratio: ratio(train[T].tokensPerS, peer?.train[T]) });
+}
+const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '-');
+console.log(`\n${'figure'.padEnd(18)}${'in-process'.padStart(12)}${POOL.padStart(18)}${'ours (best)'.padStart(13)}  ${'path'.padEnd(22)}${'peer'.padStart(10)}${'ratio'.padStart(8)}   (tokens/s)`);
 for (const r of rows) {
-  const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '-');
-  console.log(`${String(r.figure).padEnd(18)}${f(r.ours).padStart(14)}${f(r.peer).padStart(16)}${f(r.ratio, 2).padStart(8)}`);
+  const inProcess = r.inProcess ?? r.ours;
+  console.log(
+    `${String(r.figure).padEnd(18)}${f(inProcess).padStart(12)}${f(r.pool).padStart(18)}${f(r.ours).padStart(13)}  ${String(r.path).padEnd(22)}${f(r.peer).padStart(10)}${f(r.ratio, 2).padStart(8)}`,
+  );
 }
 mkdirSync('bench/results', { recursive: true });
-writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, decode, train, peer, rows }, null, 2)}\n`);
+const paths = {
+  inProcess: 'decode: model.step in this thread, argmax on the backend (as the peer); train: this thread',
+  pool: 'decode: DecodePool worker threads (one wasm or cpu backend each), greedy host sampling with log-probabilities, as xlstm serve decodes',
+};
+writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, paths, decode, decodePool, train, peer, rows }, null, 2)}\n`);
 console.log(`\nwrote ${values.out}`);

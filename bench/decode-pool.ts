@@ -1,7 +1,7 @@
 /**
  * Greedy decode tokens/s of the reference config through a DecodePool (worker threads, each with its own wasm
  * backend) beside two in-process loops on one thread: model.step with argmax on the device (benchDecode, as in
- * bench/core.ts) and model.step with host sampling (sampleToken per row, what the scheduler does today).
+ * bench/core.ts) and model.step with host sampling (sampleRow per row, what the in-process decoder does).
  * 8 warm-up + 64 timed steps each. Prints a table, writes bench/results/decode-pool.json.
  * Figures are only as quiet as the machine: other jobs on the cores distort them.
  */
@@ -10,9 +10,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
-import { DecodePool, type RowId } from '../src/serve/decode-pool.ts';
-import { disposeState, GREEDY, keepState, REFERENCE_CONFIG, Rng, sampleToken, XlstmModel, type ModelState } from './lib/core-api.ts';
+import { DecodePool } from '../src/serve/decode-pool.ts';
+import { sampleRow } from '../src/serve/sample-row.ts';
+import { disposeState, GREEDY, keepState, REFERENCE_CONFIG, Rng, XlstmModel, type ModelState } from './lib/core-api.ts';
 import { machine } from './lib/machine.ts';
+import { benchPoolDecode } from './lib/pool-throughput.ts';
 import { benchDecode } from './lib/throughput.ts';
 
 const { values } = parseArgs({
@@ -56,7 +58,7 @@ function benchArgmax(model: XlstmModel, B: number): Figure {
   return { ...wall, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (WARMUP + STEPS) };
 }
 
-/** Greedy with host sampling: the batch's logits are read back and sampled row by row, as the scheduler does. */
+/** Greedy with host sampling: the batch's logits are read back and sampled row by row, as the in-process decoder does. */
 async function benchHostSampling(model: XlstmModel, B: number): Promise<Figure> {
   const rng = new Rng(B);
   let tokens = Int32Array.from({ length: B }, () => rng.int(model.dims.V));
@@ -71,23 +73,10 @@ async function benchHostSampling(model: XlstmModel, B: number): Promise<Figure> 
     out.logits.dispose();
     disposeState(state);
     state = out.state;
-    tokens = Int32Array.from({ length: B }, (_, i) => sampleToken(logits.subarray(i * V, (i + 1) * V), GREEDY, rng).id);
+    tokens = Int32Array.from({ length: B }, (_, i) => sampleRow(logits.subarray(i * V, (i + 1) * V), GREEDY, rng.uniform(), null).id);
   };
   const figure = await measure(one, B);
   disposeState(state);
-  return figure;
-}
-
-async function benchPool(pool: DecodePool, B: number): Promise<Figure> {
-  const rng = new Rng(B);
-  const admitted = await pool.admit(Array.from({ length: B }, () => ({ tokens: [rng.int(REFERENCE_CONFIG.vocab_size)], sampling: GREEDY, uniform: 0 })));
-  let last = new Map<RowId, number>(admitted.map((a) => [a.row, a.id]));
-  const one = async () => {
-    const out = await pool.step(new Map([...last].map(([row, token]) => [row, { token, sampling: GREEDY, uniform: 0 }])));
-    last = new Map([...out].map(([row, s]) => [row, s.id]));
-  };
-  const figure = await measure(one, B);
-  await pool.retire([...last.keys()]);
   return figure;
 }
 
@@ -116,7 +105,7 @@ for (const threads of THREADS) {
   pool[threads] = {};
   try {
     for (const B of BATCHES) {
-      pool[threads][B] = await benchPool(p, B);
+      pool[threads][B] = await benchPoolDecode(p, REFERENCE_CONFIG.vocab_size, B, WARMUP, STEPS);
       const f = pool[threads][B];
       console.log(`pool threads=${threads} B=${B}: ${f.msPerStep.toFixed(2)} ms/step, ${f.tokensPerS.toFixed(1)} tokens/s (cpu ${f.cpuMsPerStep.toFixed(1)} ms/step)`);
     }

@@ -1,8 +1,10 @@
 /**
  * `npm run bench:serve`: N = 1, 8, 64 concurrent generate subscriptions over real sockets against `xlstm serve`
  * (a child process), measuring aggregate tokens/s, time to first token and inter-token latency (p50, p99) at the
- * clients; then the bare core's batched step loop (step, logits read, per-row sampling) at the same batch, in
- * this process, for the server's overhead. Prints a table, writes bench/results/serve.json.
+ * clients; then the bare core's decode at the same batch, without the server, on the path the server decodes
+ * on: a DecodePool of --decode-threads worker threads (the serve default: one per core), and in this thread
+ * (step, logits read, per-row sampling). server/core compares the server with the core on its own path, so it
+ * is the server's overhead. Prints a table, writes bench/results/serve.json.
  * Run it with nothing else on the machine.
  */
 import 'reflect-metadata';
@@ -19,7 +21,7 @@ import WebSocket from 'ws';
 import { selectBackend } from '../src/backend/select.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/index.ts';
 import { concatStates, disposeState, REFERENCE_CONFIG, sampleToken, XlstmModel, type ModelState } from '../src/core/index.ts';
-import { CheckpointCatalogue, promptRng } from '../src/serve/index.ts';
+import { CheckpointCatalogue, DecodePool, decodeThreadsOn, promptRng, resolveDecodeThreads, type RowId } from '../src/serve/index.ts';
 import { Tokenizer } from '../src/tokenizer/index.ts';
 import { machine } from './lib/machine.ts';
 
@@ -30,8 +32,11 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '32' },
     batches: { type: 'string', default: '1,8,64' },
     out: { type: 'string', default: 'bench/results/serve.json' },
+    /** As `xlstm serve --decode-threads`; default one per core. */
+    'decode-threads': { type: 'string' },
   },
 });
+const DECODE_THREADS = resolveDecodeThreads(values['decode-threads'] === undefined ? undefined : Number(values['decode-threads']));
 const TOKENS = Number(values.tokens);
 const BATCHES = values.batches.split(',').map(Number);
 const SAMPLING = { temperature: 1, topK: 50, topP: 1 };
@@ -65,7 +70,10 @@ async function pickCheckpoint(): Promise<{ root: string; id: string; cleanup: ()
 async function startServer(root: string, id: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--port', '0', '--checkpoints-dir', root, '--checkpoint', id, '--no-playground', '--max-active', '64', '--max-queued', '64', '--max-tokens', String(Math.max(TOKENS, 64))],
+    [
+      BIN, 'serve', '--port', '0', '--checkpoints-dir', root, '--checkpoint', id, '--no-playground', '--max-active', '64', '--max-queued', '64',
+      '--max-tokens', String(Math.max(TOKENS, 64)), '--decode-threads', String(DECODE_THREADS),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: process.env },
   );
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -168,6 +176,30 @@ function measureCore(model: XlstmModel, tokenizer: Tokenizer, B: number): { toke
   return { tokensPerS: (B * TOKENS) / secs, stepMs: { p50: percentile(steps, 50), p99: percentile(steps, 99) } };
 }
 
+/**
+ * The bare core on the server's pool path: B prompts admitted at once (prefilled side by side on the threads,
+ * each sampling its first token), then batched steps; per-row sampling with each prompt's own stream, on the
+ * workers, as the server's scheduler drives them.
+ */
+async function measureCorePool(pool: DecodePool, tokenizer: Tokenizer, B: number): Promise<{ tokensPerS: number; stepMs: { p50: number; p99: number } }> {
+  const prompt = tokenizer.encode(PROMPT);
+  const rngs = Array.from({ length: B }, (_, i) => promptRng(i, 0));
+  const t0 = performance.now();
+  const admitted = await pool.admit(rngs.map((rng) => ({ tokens: prompt, sampling: SAMPLING, uniform: rng.uniform() })));
+  const rows: RowId[] = admitted.map((a) => a.row);
+  let ids = admitted.map((a) => a.id);
+  const steps: number[] = [];
+  for (let s = 1; s < TOKENS; s++) {
+    const ts = performance.now();
+    const out = await pool.step(new Map(rows.map((row, i) => [row, { token: ids[i], sampling: SAMPLING, uniform: rngs[i].uniform() }])));
+    ids = rows.map((row) => (out.get(row) as { id: number }).id);
+    steps.push(performance.now() - ts);
+  }
+  await pool.retire(rows);
+  const secs = (performance.now() - t0) / 1000;
+  return { tokensPerS: (B * TOKENS) / secs, stepMs: { p50: percentile(steps, 50), p99: percentile(steps, 99) } };
+}
+
 const { root, id, cleanup } = await pickCheckpoint();
 const server = await startServer(root, id);
 const wsUrl = server.url.replace(/^http/, 'ws');
@@ -194,14 +226,40 @@ measureCore(model, tokenizer, 1);
 const core: Record<number, ReturnType<typeof measureCore>> = {};
 for (const B of BATCHES) {
   core[B] = measureCore(model, tokenizer, B);
-  console.log(`core   B=${B}: ${core[B].tokensPerS.toFixed(1)} tokens/s, step p50 ${core[B].stepMs.p50.toFixed(1)} ms p99 ${core[B].stepMs.p99.toFixed(1)} ms`);
+  console.log(`core in-process B=${B}: ${core[B].tokensPerS.toFixed(1)} tokens/s, step p50 ${core[B].stepMs.p50.toFixed(1)} ms p99 ${core[B].stepMs.p99.toFixed(1)} ms`);
+}
+// The server's decode path: a pool when it decodes on threads (cpu and wasm), else in this thread.
+const threads = decodeThreadsOn(backend.name, DECODE_THREADS);
+const corePool: Record<number, Awaited<ReturnType<typeof measureCorePool>>> = {};
+if (threads > 1) {
+  const pool = await DecodePool.create({
+    config: loaded.config,
+    arrays: model.toArrays(),
+    threads,
+    backend: backend.name as 'cpu' | 'wasm',
+    suppressToken: tokenizer.padId,
+  });
+  try {
+    await measureCorePool(pool, tokenizer, 1);
+    for (const B of BATCHES) {
+      corePool[B] = await measureCorePool(pool, tokenizer, B);
+      console.log(`core pool x${threads} B=${B}: ${corePool[B].tokensPerS.toFixed(1)} tokens/s, step p50 ${corePool[B].stepMs.p50.toFixed(1)} ms p99 ${corePool[B].stepMs.p99.toFixed(1)} ms`);
+    }
+  } finally {
+    await pool.close();
+  }
 }
 model.dispose();
 cleanup();
 
-console.log('\n  N   server tokens/s   core tokens/s   server/core');
+const serverPath = threads > 1 ? `pool x${threads}` : 'in-process';
+const sameCore = (N: number) => (threads > 1 ? corePool[N] : core[N]);
+console.log(`\nserver decodes on: ${serverPath}\n  N   server tokens/s   core in-process   core ${serverPath.padEnd(10)}   server/core (${serverPath})`);
 for (const N of BATCHES) {
-  console.log(`${String(N).padStart(3)}   ${served[N].tokensPerS.toFixed(1).padStart(15)}   ${core[N].tokensPerS.toFixed(1).padStart(13)}   ${(served[N].tokensPerS / core[N].tokensPerS).toFixed(2).padStart(11)}`);
+  console.log(
+    `${String(N).padStart(3)}   ${served[N].tokensPerS.toFixed(1).padStart(15)}   ${core[N].tokensPerS.toFixed(1).padStart(15)}   ` +
+      `${sameCore(N).tokensPerS.toFixed(1).padStart(15)}   ${(served[N].tokensPerS / sameCore(N).tokensPerS).toFixed(2).padStart(11)}`,
+  );
 }
 mkdirSync(path.dirname(values.out), { recursive: true });
 writeFileSync(
@@ -215,7 +273,15 @@ writeFileSync(
       tokensPerSubscription: TOKENS,
       sampling: SAMPLING,
       version: (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version,
-      results: BATCHES.map((N) => ({ concurrency: N, server: served[N], core: core[N], serverOverCore: served[N].tokensPerS / core[N].tokensPerS })),
+      serverDecode: serverPath,
+      results: BATCHES.map((N) => ({
+        concurrency: N,
+        server: served[N],
+        core: sameCore(N),
+        coreInProcess: core[N],
+        corePool: corePool[N] ?? null,
+        serverOverCore: served[N].tokensPerS / sameCore(N).tokensPerS,
+      })),
     },
     null,
     2,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { ApiServer, createMetrics, Playground } from '../api/http/index.ts';
-import { Serving, type ServeLimits } from '../serve/index.ts';
+import { decodeThreadsOn, resolveDecodeThreads, Serving, type ServeLimits } from '../serve/index.ts';
 import { openStore } from '../store/index.ts';
 import { XlstmError } from '../util/errors.ts';
 import { API_ENV_USAGE, apiSettings } from './api-settings.ts';
@@ -21,13 +21,16 @@ import { startBackend } from './runtime.ts';
 
 export const SERVE_USAGE = `xlstm serve [--port N] [--host H] [--checkpoint ID|DIR] [--checkpoints-dir DIR]
             [--max-active N] [--max-queued N] [--max-tokens N] [--max-prompts N] [--max-prompt-tokens N]
-            [--no-playground]
+            [--decode-threads N] [--no-playground]
   --port          default XLSTM_PORT or 4000 (0 picks a free port)
   --host          default XLSTM_HOST or 127.0.0.1
   --checkpoint    the checkpoint served by default: an id under the checkpoints folder, or a checkpoint folder;
                   default: the one named in checkpoints/DEFAULT, or the only one there
   --checkpoints-dir  default XLSTM_CHECKPOINTS or the repository's checkpoints/
   --max-tokens, --max-prompts, --max-prompt-tokens   caps on one generate request (defaults 1024, 16, 2048)
+  --decode-threads  worker threads that decode each loaded model on the cpu and wasm backends, each with its own
+                  copy of the model; 1 decodes in the server's thread (as other backends always do);
+                  default XLSTM_DECODE_THREADS or one per core
   runs            recorded under XLSTM_HOME (default .xlstm); fine-tune datasets must lie under XLSTM_DATA
                   (default the repository's data/)
 ${API_ENV_USAGE}`;
@@ -45,6 +48,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       'max-tokens': { type: 'string' },
       'max-prompts': { type: 'string' },
       'max-prompt-tokens': { type: 'string' },
+      'decode-threads': { type: 'string' },
       'no-playground': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -57,6 +61,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const port = intFlag('--port', values.port ?? process.env.XLSTM_PORT, 0, 65535) ?? 4000;
   const host = values.host ?? process.env.XLSTM_HOST ?? '127.0.0.1';
   const { root, id } = await locateCheckpoint(values.checkpoint, values['checkpoints-dir'] ?? process.env.XLSTM_CHECKPOINTS ?? CHECKPOINTS_DIR);
+  const decodeThreads = resolveDecodeThreads(intFlag('--decode-threads', values['decode-threads'] ?? process.env.XLSTM_DECODE_THREADS, 1, 256));
   const limits: Partial<ServeLimits> = dropUndefined({
     maxActive: intFlag('--max-active', values['max-active'], 1),
     maxQueued: intFlag('--max-queued', values['max-queued'], 0),
@@ -69,7 +74,9 @@ export async function serveCommand(argv: string[]): Promise<void> {
   for (const warning of api.warnings) log(`warning: ${warning}`);
   const backend = await startBackend(log);
   const metrics = createMetrics();
-  const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: id, limits, observer: metrics.observer });
+  const serving = await Serving.open({ checkpointsRoot: root, defaultCheckpoint: id, limits, observer: metrics.observer, decodeThreads });
+  const decoding = decodeThreadsOn(backend.name, decodeThreads);
+  log(decoding > 1 ? `decoding on ${decoding} worker threads (--decode-threads)` : 'decoding in the server thread');
   const loaded = await serving.loadDefault();
   // Training and fine-tuning runs: records under XLSTM_HOME, checkpoints beside the served ones,
   // gradients in worker processes so a training step never blocks the server's event loop.

@@ -9,9 +9,9 @@ import { validateSampling, type ModelConfig, type NamedArray, type SamplingParam
 import { XlstmError } from '../util/errors.ts';
 import type { FromWorker, SharedWeights, WorkerInit } from './decode-protocol.ts';
 import { DecodeThread, errorText } from './decode-thread.ts';
+import type { Admitted, AdmitRequest, Decoder, RowId, Sampled, StepInput } from './decoder.ts';
 
-/** A sequence's handle in the pool: never reused, so a stale id cannot reach another sequence. */
-export type RowId = number;
+export type { Admitted, AdmitRequest, RowId, Sampled, StepInput } from './decoder.ts';
 
 export interface DecodePoolOptions {
   readonly config: ModelConfig;
@@ -26,31 +26,13 @@ export interface DecodePoolOptions {
   readonly onFailure?: (error: XlstmError) => void;
 }
 
-export interface AdmitRequest {
-  readonly tokens: readonly number[];
-  readonly sampling: SamplingParams;
-  /** The sequence's next uniform draw in [0, 1): sampleToken consumes exactly one per token, greedy included. */
-  readonly uniform: number;
-}
-
-export interface StepInput {
-  readonly token: number;
-  readonly sampling: SamplingParams;
-  readonly uniform: number;
-}
-
-export interface Sampled {
-  readonly id: number;
-  readonly logprob: number;
-}
-
 interface Slot {
   readonly thread: DecodeThread;
   /** The worker's rows in its state's order. */
   rows: RowId[];
 }
 
-export class DecodePool {
+export class DecodePool implements Decoder {
   private readonly slots: Slot[] = [];
   private readonly where = new Map<RowId, Slot>();
   private nextRow = 1;
@@ -117,7 +99,7 @@ export class DecodePool {
    * Prefills each prompt alone (B = 1, chunkwise form) on the least-loaded worker, samples its first token with
    * its uniform and adds its row. All or nothing: when any prompt fails, none is added.
    */
-  admit(prompts: readonly AdmitRequest[]): Promise<{ row: RowId; id: number; logprob: number }[]> {
+  admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]> {
     return this.exclusive(async () => {
       prompts.forEach((p, j) => this.checkPrompt(p, j));
       const loads = this.loads;
@@ -147,7 +129,7 @@ export class DecodePool {
         await this.undoAdmit(settled, groups);
         throw rejected.reason;
       }
-      const out = new Array<{ row: RowId; id: number; logprob: number }>(prompts.length);
+      const out = new Array<Admitted>(prompts.length);
       settled.forEach((s, w) => {
         const message = (s as PromiseFulfilledResult<FromWorker | null>).value;
         if (!message || message.type !== 'sampled') return;

@@ -5,10 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parentPort, workerData } from 'node:worker_threads';
 import { selectBackend } from '../backend/select.ts';
-import { concatStates, disposeState, gatherState, sampleToken, XlstmModel, type ModelState, type NamedArray, type SamplingParams } from '../core/index.ts';
+import { concatStates, disposeState, gatherState, XlstmModel, type ModelState, type NamedArray, type SamplingParams } from '../core/index.ts';
+import { hostView } from '../core/host/io.ts';
 import { isXlstmError } from '../util/errors.ts';
-import type { Rng } from '../util/rng.ts';
 import type { FromWorker, PromptJob, ToWorker, WorkerInit } from './decode-protocol.ts';
+import { sampleRow } from './sample-row.ts';
 
 const port = parentPort;
 if (!port) throw new Error('decode-worker.ts expected to run as a worker thread, but it was run on the main thread.');
@@ -24,9 +25,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 /** sampleToken draws exactly one uniform per call, so the caller's draw stands in for the sequence's Rng. */
 function sample(row: Float32Array, sampling: SamplingParams, uniform: number): { id: number; logprob: number } {
-  const s = init.suppressToken;
-  if (s !== null && s < row.length) row[s] = -Infinity;
-  return sampleToken(row, sampling, { uniform: () => uniform } as Rng);
+  return sampleRow(row, sampling, uniform, init.suppressToken);
 }
 
 /** Prefills every prompt alone (B = 1, chunkwise); the rows join only if all of them succeed. */
@@ -38,10 +37,11 @@ function admit(prompts: readonly PromptJob[]): FromWorker {
     prompts.forEach((p, j) => {
       const out = tidy(() => model.prefill(tf.tensor2d(p.tokens, [1, p.tokens.length], 'int32')));
       states.push(out.state);
-      // sync: the prompt's last-position logits, read in this thread only.
-      const row = out.logits.dataSync() as Float32Array;
-      out.logits.dispose();
-      ({ id: ids[j], logprob: logprobs[j] } = sample(row, p.sampling, p.uniform));
+      try {
+        ({ id: ids[j], logprob: logprobs[j] } = sample(readLogits(out.logits), p.sampling, p.uniform));
+      } finally {
+        out.logits.dispose();
+      }
     });
     const previous = state;
     state = tidy(() => concatStates(previous ? [previous, ...states] : states));
@@ -61,21 +61,28 @@ function step(tokens: Int32Array, sampling: Float64Array, uniforms: Float64Array
   const out = tidy(() => model.step(tf.tensor1d(tokens, 'int32'), previous));
   state = out.state;
   disposeState(previous);
-  let logits: Float32Array;
+  const ids = new Int32Array(n);
+  const logprobs = new Float64Array(n);
   try {
-    // sync: this worker's logits [n, V], read in this thread; only ids and logprobs cross to the pool.
-    logits = out.logits.dataSync() as Float32Array;
+    // Only ids and logprobs cross to the pool.
+    const logits = readLogits(out.logits);
+    const V = logits.length / n;
+    for (let i = 0; i < n; i++) {
+      const p = { temperature: sampling[3 * i], topK: sampling[3 * i + 1], topP: sampling[3 * i + 2] };
+      ({ id: ids[i], logprob: logprobs[i] } = sample(logits.subarray(i * V, (i + 1) * V), p, uniforms[i]));
+    }
   } finally {
     out.logits.dispose();
   }
-  const V = logits.length / n;
-  const ids = new Int32Array(n);
-  const logprobs = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const p = { temperature: sampling[3 * i], topK: sampling[3 * i + 1], topP: sampling[3 * i + 2] };
-    ({ id: ids[i], logprob: logprobs[i] } = sample(logits.subarray(i * V, (i + 1) * V), p, uniforms[i]));
-  }
   return { type: 'sampled', id: 0, ids, logprobs };
+}
+
+/**
+ * sync: logits [n, V], read in this thread, in place in the backend's memory (sampling allocates no tensor, so
+ * the view outlives it); the tensor is disposed right after.
+ */
+function readLogits(t: tf.Tensor): Float32Array {
+  return hostView(t) ?? (t.dataSync() as Float32Array);
 }
 
 function retain(keep: Int32Array): void {

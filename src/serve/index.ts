@@ -16,6 +16,10 @@ export {
 } from './generate.ts';
 export { resolveRequest, promptRng, graphqlLabel, DEFAULT_TEMPERATURE, type GenerateRequest, type ResolvedRequest, type Sampling, type FieldLabel } from './request.ts';
 export { DEFAULT_LIMITS, resolveLimits, type ServeLimits } from './limits.ts';
+export { decodeThreadsOn, resolveDecodeThreads } from './decode-threads.ts';
+export { DecodePool, type DecodePoolOptions } from './decode-pool.ts';
+export { InProcessDecoder } from './in-process-decoder.ts';
+export type { Decoder, RowId, AdmitRequest, StepInput, Sampled, Admitted } from './decoder.ts';
 export { NOOP_OBSERVER, type ServeObserver } from './observer.ts';
 export { Channel } from './channel.ts';
 export { StopMatcher } from './stop-matcher.ts';

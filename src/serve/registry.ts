@@ -13,6 +13,7 @@ import type { CheckpointCatalogue } from './checkpoints.ts';
 import type { GenerationTarget } from './generate.ts';
 import type { ServeLimits } from './limits.ts';
 import type { ServeObserver } from './observer.ts';
+import { decodeThreadsOn } from './decode-threads.ts';
 import { Scheduler } from './scheduler.ts';
 
 export interface ReadyModel extends GenerationTarget {
@@ -48,10 +49,12 @@ export interface ModelSummary {
 export class ModelRegistry {
   private readonly models = new Map<string, ServedModel>();
 
+  /** `decodeThreads`: see SchedulerOptions; backends other than cpu and wasm always decode in process. */
   constructor(
     private readonly catalogue: CheckpointCatalogue,
     private readonly limits: ServeLimits,
     private readonly observer: ServeObserver,
+    private readonly decodeThreads = 1,
   ) {}
 
   /** Loads a checkpoint (or returns it when already loaded) and warms it up with one prefill and one step. */
@@ -187,12 +190,22 @@ export class ModelRegistry {
       model.dispose();
       throw e;
     }
-    const scheduler = new Scheduler(model, {
-      maxActive: this.limits.maxActive,
-      maxQueued: this.limits.maxQueued,
-      suppressToken: tokenizer.padId,
-      observer: this.observer,
-    });
+    let scheduler: Scheduler | null = null;
+    try {
+      scheduler = new Scheduler(model, {
+        maxActive: this.limits.maxActive,
+        maxQueued: this.limits.maxQueued,
+        suppressToken: tokenizer.padId,
+        decodeThreads: decodeThreadsOn(tf.getBackend(), this.decodeThreads),
+        observer: this.observer,
+      });
+      // A pool's threads build their replicas before the model counts as ready.
+      await scheduler.ready;
+    } catch (e) {
+      await scheduler?.close();
+      model.dispose();
+      throw e;
+    }
     return {
       phase: 'ready',
       id,

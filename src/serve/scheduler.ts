@@ -1,13 +1,19 @@
 /**
- * One generation loop per loaded model: every iteration runs ONE batched model.step over all active
- * sequences. A sequence is prefilled alone (B = 1, so it is conditioned on exactly its own tokens), joins the
- * batch with concatStates, and leaves at any step through gatherState; old states are disposed at once.
+ * One generation loop per loaded model: every iteration runs ONE batched step over all active sequences on a
+ * Decoder: the model in this thread, or a DecodePool of worker threads (decodeThreads > 1). A sequence is
+ * prefilled alone, joins the batch, and leaves at any step. It draws one uniform per token from its own Rng and
+ * the decoder samples with it, so its tokens are the same alone, in a batch, beside other requests, on any thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Worker } from 'node:worker_threads';
 
-import { concatStates, disposeState, gatherState, sampleToken, type ModelState, type XlstmModel } from '../core/index.ts';
-import { XlstmError } from '../util/errors.ts';
+import type { XlstmModel } from '../core/index.ts';
+import { isXlstmError, XlstmError } from '../util/errors.ts';
 import type { Rng } from '../util/rng.ts';
+import { DecodePool } from './decode-pool.ts';
+import { decodeThreadsOn } from './decode-threads.ts';
+import type { Decoder, RowId, Sampled, StepInput } from './decoder.ts';
+import { InProcessDecoder } from './in-process-decoder.ts';
 import type { ServeObserver } from './observer.ts';
 import type { Sampling } from './request.ts';
 
@@ -41,23 +47,38 @@ export interface SchedulerOptions {
   readonly prefillTimeRatio?: number;
   /** A token id never to sample (the padding token): its logit is set to -Infinity. */
   readonly suppressToken?: number;
+  /**
+   * Threads that decode. 1 (the default) runs the model in this thread, on any backend. N > 1 starts a DecodePool
+   * of N worker threads, each with a replica of the model on this thread's backend (cpu or wasm only): the
+   * batch's rows are split over them and the event loop stays free while a step runs.
+   */
+  readonly decodeThreads?: number;
   readonly observer: ServeObserver;
 }
+
 
 interface Sequence {
   readonly spec: SequenceSpec;
   readonly submittedAt: number;
   lastAt: number;
   lastToken: number;
+  /** Its row in the decoder once admitted. */
+  row: RowId;
+  /** The draw for its first token, kept so that a retried admission samples what the first try would have. */
+  firstUniform: number | null;
   cancelled: boolean;
   ended: boolean;
 }
 
 export class Scheduler {
+  /** Resolves once the decoder is up (a pool's threads have their models), rejects when it could not start. */
+  readonly ready: Promise<void>;
   private readonly queue: Sequence[] = [];
-  /** Row i of `state` belongs to active[i]. */
   private active: Sequence[] = [];
-  private state: ModelState | null = null;
+  private decoder: Decoder | null = null;
+  /** A failed call left the decoder's rows unknown: it is replaced before the next admission. */
+  private broken = false;
+  private readonly threads: number;
   private closed = false;
   private wake: (() => void) | null = null;
   private readonly loop: Promise<void>;
@@ -68,6 +89,20 @@ export class Scheduler {
     private readonly model: XlstmModel,
     private readonly options: SchedulerOptions,
   ) {
+    const threads = options.decodeThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new XlstmError('INVALID_CONFIG', `decodeThreads expected an integer >= 1, but got ${threads}. Hint: use 1 to decode in this thread.`);
+    }
+    if (decodeThreadsOn(tf.getBackend(), threads) !== threads) {
+      throw new XlstmError(
+        'INVALID_CONFIG',
+        `decodeThreads > 1 expected a cpu or wasm backend, but the backend is ${tf.getBackend()}. Hint: use 1 thread on this backend.`,
+      );
+    }
+    this.threads = threads;
+    this.ready = this.usableDecoder().then(() => undefined);
+    // Awaited by the loop; whoever else awaits it sees the error.
+    this.ready.catch(() => undefined);
     this.loop = this.run();
   }
 
@@ -82,6 +117,16 @@ export class Scheduler {
   /** Batched steps run so far. */
   get stepsRun(): number {
     return this.steps;
+  }
+
+  /** Threads that decode (1: this one). */
+  get decodeThreads(): number {
+    return this.threads;
+  }
+
+  /** The decode pool's worker threads (none in process), for monitoring and for tests that stop one. */
+  get decodeWorkers(): readonly Worker[] {
+    return this.decoder instanceof DecodePool ? this.decoder.workers : [];
   }
 
   /**
@@ -103,7 +148,7 @@ export class Scheduler {
     }
     const now = performance.now();
     const handles = specs.map((spec) => {
-      const seq: Sequence = { spec, submittedAt: now, lastAt: now, lastToken: -1, cancelled: false, ended: false };
+      const seq: Sequence = { spec, submittedAt: now, lastAt: now, lastToken: -1, row: -1, firstUniform: null, cancelled: false, ended: false };
       this.queue.push(seq);
       return {
         cancel: () => {
@@ -116,7 +161,7 @@ export class Scheduler {
     return handles;
   }
 
-  /** Refuses new work, cancels every sequence and resolves when the loop has stopped and freed its state. */
+  /** Refuses new work, cancels every sequence and resolves when the loop has stopped and freed its decoder. */
   async close(): Promise<void> {
     this.closed = true;
     for (const seq of [...this.queue, ...this.active]) seq.cancelled = true;
@@ -130,17 +175,17 @@ export class Scheduler {
     wake?.();
   }
 
+  private get needsDecoder(): boolean {
+    return this.broken || this.decoder?.failure != null;
+  }
+
   private async run(): Promise<void> {
+    await this.ready.catch(() => undefined);
     for (;;) {
-      this.dropCancelled();
+      await this.dropCancelled();
       if (this.closed && this.active.length === 0 && this.queue.length === 0) break;
-      try {
-        await this.admit();
-        if (this.active.length > 0) await this.step();
-      } catch (error) {
-        this.failActive(error);
-      }
-      if (this.active.length === 0 && this.queue.length === 0 && !this.closed) {
+      if (this.active.length > 0 || this.queue.length > 0 || this.needsDecoder) await this.iterate();
+      if (this.active.length === 0 && this.queue.length === 0 && !this.closed && !this.needsDecoder) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
@@ -149,118 +194,146 @@ export class Scheduler {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
+    const decoder = this.decoder;
+    this.decoder = null;
+    await decoder?.close();
+  }
+
+  private async iterate(): Promise<void> {
+    let decoder: Decoder;
+    try {
+      decoder = await this.usableDecoder();
+    } catch (error) {
+      // Without a decoder nothing waiting can be served; the next request tries to start one again.
+      for (const seq of this.queue.splice(0)) this.finish(seq, { kind: 'error', error });
+      return;
+    }
+    try {
+      await this.admit(decoder);
+      if (this.active.length > 0) await this.step(decoder);
+    } catch (error) {
+      this.failActive(error);
+    }
+  }
+
+  /** The decoder, replaced first when it failed: its sequences end with the error, waiting ones stay queued. */
+  private async usableDecoder(): Promise<Decoder> {
+    if (this.decoder && !this.needsDecoder) return this.decoder;
+    const old = this.decoder;
+    if (old?.failure && this.active.length > 0) this.failActive(old.failure);
+    this.decoder = null;
+    this.broken = false;
+    await old?.close().catch(() => undefined);
+    this.decoder = await this.openDecoder();
+    return this.decoder;
+  }
+
+  private async openDecoder(): Promise<Decoder> {
+    const { suppressToken } = this.options;
+    if (this.threads === 1) return new InProcessDecoder(this.model, suppressToken ?? null);
+    return DecodePool.create({
+      config: this.model.config,
+      arrays: this.model.toArrays(),
+      threads: this.threads,
+      backend: tf.getBackend() as 'cpu' | 'wasm',
+      suppressToken,
+      // A worker that dies while the loop sleeps: wake it to start new threads before the next request.
+      onFailure: () => this.poke(),
+    });
   }
 
   /**
-   * Prefills waiting sequences into free rows, one at a time (B = 1), then joins them to the batch at once.
-   * A prompt that fails to prefill ends alone; the batch carries on.
+   * Prefills waiting sequences into free rows and hands each its first token. A running batch waits on every
+   * prefill, so its first chunk is one prompt and later chunks (one prompt per decode thread, prefilled side by
+   * side) come only while the time budget lasts. A prompt that fails to prefill ends alone; the batch carries on.
    */
-  private async admit(): Promise<void> {
-    const joined: Sequence[] = [];
-    const states: ModelState[] = [];
-    const budgetMs = this.active.length > 0 ? this.lastStepMs * (this.options.prefillTimeRatio ?? 1) : Infinity;
+  private async admit(decoder: Decoder): Promise<void> {
+    const { maxActive, observer } = this.options;
+    const running = this.active.length > 0;
+    const budgetMs = running ? this.lastStepMs * (this.options.prefillTimeRatio ?? 1) : Infinity;
     const started = performance.now();
-    let prefills = 0;
-    while (
-      this.queue.length > 0 &&
-      this.active.length + joined.length < this.options.maxActive &&
-      (prefills++ === 0 || performance.now() - started < budgetMs)
-    ) {
-      const seq = this.queue.shift() as Sequence;
-      if (seq.cancelled) {
-        this.finish(seq, { kind: 'cancelled' });
-        continue;
+    const leaving: RowId[] = [];
+    let chunks = 0;
+    while (this.queue.length > 0 && this.active.length < maxActive && (chunks === 0 || performance.now() - started < budgetMs)) {
+      const size = Math.min(running && chunks === 0 ? 1 : decoder.threads, maxActive - this.active.length);
+      chunks++;
+      const chunk: Sequence[] = [];
+      while (chunk.length < size && this.queue.length > 0) {
+        const seq = this.queue.shift() as Sequence;
+        if (seq.cancelled) this.finish(seq, { kind: 'cancelled' });
+        else chunk.push(seq);
       }
-      let prefilled: { logits: tf.Tensor2D; state: ModelState };
-      let row: Float32Array;
-      try {
-        prefilled = tidy(() => this.model.prefill(tf.tensor2d([Array.from(seq.spec.promptTokens)], undefined, 'int32')));
-        try {
-          // sync: the prompt's last-position logits, the only read of a prefill.
-          row = (await prefilled.logits.data()) as Float32Array;
-        } finally {
-          prefilled.logits.dispose();
-        }
-      } catch (error) {
-        this.finish(seq, { kind: 'error', error });
-        continue;
-      }
-      const more = this.emit(seq, row, performance.now());
-      this.options.observer.tokensGenerated(seq.lastToken >= 0 ? 1 : 0);
-      if (more) {
-        joined.push(seq);
-        states.push(prefilled.state);
-      } else {
-        disposeState(prefilled.state);
+      const admitted = await this.admitChunk(decoder, chunk);
+      const now = performance.now();
+      for (const [seq, first] of admitted) {
+        seq.row = first.row;
+        const more = this.emit(seq, first, now);
+        observer.tokensGenerated(seq.lastToken >= 0 ? 1 : 0);
+        if (more) this.active.push(seq);
+        else leaving.push(seq.row);
       }
     }
-    if (joined.length === 0) return;
-    const previous = this.state;
-    try {
-      this.state = tidy(() => concatStates(previous ? [previous, ...states] : states));
-    } catch (error) {
-      for (const seq of joined) this.finish(seq, { kind: 'error', error });
-      throw error;
-    } finally {
-      states.forEach(disposeState);
-    }
-    if (previous) disposeState(previous);
-    this.active = [...this.active, ...joined];
+    if (leaving.length > 0) await decoder.retire(leaving);
   }
 
-  private async step(): Promise<void> {
-    const B = this.active.length;
-    const started = performance.now();
-    const tokens = Int32Array.from(this.active, (s) => s.lastToken);
-    const previous = this.state as ModelState;
-    const { logits, state } = tidy(() => this.model.step(tf.tensor1d(tokens, 'int32'), previous));
-    disposeState(previous);
-    this.state = state;
-    let data: Float32Array;
-    let logZ: Float32Array;
+  /** Admits a chunk (all or nothing); when that fails, each prompt alone, so only the one at fault ends. */
+  private async admitChunk(decoder: Decoder, chunk: readonly Sequence[]): Promise<[Sequence, Sampled & { row: RowId }][]> {
+    if (chunk.length === 0) return [];
     try {
-      // The normalisers of all rows in one batched op on the backend, instead of V exps per row on the host.
-      const lse = tidy(() => tf.logSumExp(logits, 1));
-      // sync: the batch's logits [B, V] and their normalisers [B]; states stay on the device.
-      [data, logZ] = (await Promise.all([logits.data(), lse.data()])) as [Float32Array, Float32Array];
-      lse.dispose();
-    } finally {
-      logits.dispose();
+      const out = await decoder.admit(
+        chunk.map((seq) => ({ tokens: seq.spec.promptTokens, sampling: seq.spec.sampling, uniform: (seq.firstUniform ??= seq.spec.rng.uniform()) })),
+      );
+      return chunk.map((seq, j) => [seq, out[j]]);
+    } catch (error) {
+      if (decoder.failure || chunk.length === 1) {
+        for (const seq of chunk) this.finish(seq, { kind: 'error', error: this.forClients(error) });
+        // A dead decoder takes the batch with it.
+        if (decoder.failure) throw error;
+        return [];
+      }
+      const alone: [Sequence, Sampled & { row: RowId }][] = [];
+      for (const seq of chunk) alone.push(...(await this.admitChunk(decoder, [seq])));
+      return alone;
     }
+  }
+
+  private async step(decoder: Decoder): Promise<void> {
+    const started = performance.now();
+    const inputs = new Map<RowId, StepInput>();
+    // A sequence cancelled meanwhile still needs an input for its row, but draws nothing from its Rng.
+    for (const seq of this.active) {
+      inputs.set(seq.row, { token: seq.lastToken, sampling: seq.spec.sampling, uniform: seq.cancelled ? 0 : seq.spec.rng.uniform() });
+    }
+    const out = await decoder.step(inputs);
     this.steps++;
-    const V = data.length / B;
     const now = performance.now();
     this.lastStepMs = now - started;
-    const keep: number[] = [];
+    const keep: Sequence[] = [];
+    const leaving: RowId[] = [];
     let sampled = 0;
-    this.active.forEach((seq, i) => {
+    for (const seq of this.active) {
       if (!seq.cancelled) sampled++;
-      if (this.emit(seq, data.subarray(i * V, (i + 1) * V), now, logZ[i])) keep.push(i);
-    });
+      if (this.emit(seq, out.get(seq.row) as Sampled, now)) keep.push(seq);
+      else leaving.push(seq.row);
+    }
     this.options.observer.tokensGenerated(sampled);
-    if (keep.length < B) this.retain(keep);
+    this.active = keep;
+    if (leaving.length > 0) await decoder.retire(leaving);
   }
 
-  /** Samples one row for a sequence and hands the token over; false when the sequence has ended. */
-  private emit(seq: Sequence, row: Float32Array, now: number, logZ?: number): boolean {
+  /** Hands a sampled token to its sequence; false when the sequence has ended. */
+  private emit(seq: Sequence, sampled: Sampled, now: number): boolean {
     if (seq.cancelled) {
       this.finish(seq, { kind: 'cancelled' });
       return false;
     }
-    const { suppressToken } = this.options;
-    if (suppressToken !== undefined && suppressToken < row.length) {
-      // Removing the token's mass from the normaliser: log(Z - e^l) = log Z + log1p(-e^(l - log Z)).
-      if (logZ !== undefined) logZ += Math.log1p(-Math.exp(row[suppressToken] - logZ));
-      row[suppressToken] = -Infinity;
-    }
-    const { id, logprob } = sampleToken(row, seq.spec.sampling, seq.spec.rng, logZ);
     if (seq.lastToken < 0) this.options.observer.firstToken((now - seq.submittedAt) / 1000);
     else this.options.observer.interToken((now - seq.lastAt) / 1000);
     seq.lastAt = now;
-    seq.lastToken = id;
+    seq.lastToken = sampled.id;
     let more: boolean;
     try {
-      more = seq.spec.onToken(id, logprob);
+      more = seq.spec.onToken(sampled.id, sampled.logprob);
     } catch (error) {
       this.finish(seq, { kind: 'error', error });
       return false;
@@ -269,32 +342,37 @@ export class Scheduler {
     return more;
   }
 
-  /** Keeps only the given rows of the batch (in order) and frees the rest. */
-  private retain(rows: readonly number[]): void {
-    const previous = this.state as ModelState;
-    this.state = rows.length > 0 ? tidy(() => gatherState(previous, rows)) : null;
-    disposeState(previous);
-    this.active = rows.map((i) => this.active[i]);
-  }
-
-  private dropCancelled(): void {
+  private async dropCancelled(): Promise<void> {
     for (let i = this.queue.length - 1; i >= 0; i--) {
       if (this.queue[i].cancelled) this.finish(this.queue.splice(i, 1)[0], { kind: 'cancelled' });
     }
-    const rows: number[] = [];
-    this.active.forEach((seq, i) => {
+    const leaving: RowId[] = [];
+    this.active = this.active.filter((seq) => {
       if (seq.cancelled) this.finish(seq, { kind: 'cancelled' });
-      else if (!seq.ended) rows.push(i);
+      if (!seq.ended) return true;
+      leaving.push(seq.row);
+      return false;
     });
-    if (rows.length < this.active.length) this.retain(rows);
+    if (leaving.length === 0 || !this.decoder) return;
+    try {
+      await this.decoder.retire(leaving);
+    } catch (error) {
+      this.failActive(error);
+    }
   }
 
-  /** A failed step takes the whole batch down: its state is unusable. Waiting sequences still get served. */
+  /** A failed call takes the whole batch down: its rows are unusable. Waiting sequences still get served. */
   private failActive(error: unknown): void {
-    for (const seq of this.active) this.finish(seq, { kind: 'error', error });
+    const told = this.forClients(error);
+    for (const seq of this.active) this.finish(seq, { kind: 'error', error: told });
     this.active = [];
-    if (this.state) disposeState(this.state);
-    this.state = null;
+    this.broken = true;
+  }
+
+  /** A dead decode thread's error names the pool's remedy; a client can only retry. */
+  private forClients(error: unknown): unknown {
+    if (!isXlstmError(error, 'BACKEND') || error !== this.decoder?.failure) return error;
+    return new XlstmError('BACKEND', `${error.message.split(' Hint: ')[0]} Hint: retry the request; the server starts new decode threads.`, { cause: error });
   }
 
   private finish(seq: Sequence, end: SequenceEnd): void {
@@ -306,9 +384,4 @@ export class Scheduler {
       // A sink that throws while ending cannot be told anything more; the scheduler carries on.
     }
   }
-}
-
-/** tf.tidy for results that hold tensors in readonly containers (tfjs's TensorContainer type does not admit them). */
-function tidy<T>(fn: () => T): T {
-  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
 }

@@ -1,6 +1,7 @@
 /** The serving side of the platform in one object: checkpoints on disk, loaded models, and generation. */
 import { XlstmError } from '../util/errors.ts';
 import { CheckpointCatalogue } from './checkpoints.ts';
+import { resolveDecodeThreads } from './decode-threads.ts';
 import { startGeneration, type GenerateStream } from './generate.ts';
 import { resolveLimits, type ServeLimits } from './limits.ts';
 import { NOOP_OBSERVER, type ServeObserver } from './observer.ts';
@@ -14,6 +15,12 @@ export interface ServingOptions {
   readonly defaultCheckpoint?: string;
   readonly limits?: Partial<ServeLimits>;
   readonly observer?: ServeObserver;
+  /**
+   * Threads that decode each loaded model (SchedulerOptions.decodeThreads): 1, the default, decodes in this
+   * thread; N > 1 on a pool of N worker threads on the cpu and wasm backends (others always decode in process).
+   * `xlstm serve` passes resolveDecodeThreads(--decode-threads or XLSTM_DECODE_THREADS): one per core.
+   */
+  readonly decodeThreads?: number;
 }
 
 export class Serving {
@@ -28,7 +35,8 @@ export class Serving {
     const limits = resolveLimits(options.limits);
     const observer = options.observer ?? NOOP_OBSERVER;
     const catalogue = await CheckpointCatalogue.open(options.checkpointsRoot, options.defaultCheckpoint);
-    return new Serving(catalogue, new ModelRegistry(catalogue, limits, observer), limits, observer);
+    const decodeThreads = resolveDecodeThreads(options.decodeThreads ?? 1);
+    return new Serving(catalogue, new ModelRegistry(catalogue, limits, observer, decodeThreads), limits, observer);
   }
 
   /** Loads the default checkpoint; a root without one is an error that says how to name one. */

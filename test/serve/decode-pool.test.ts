@@ -14,6 +14,8 @@ import {
   type NamedArray,
   type SamplingParams,
 } from '../../src/core/index.ts';
+import { logSumExpRow } from '../../src/core/host/math.ts';
+import { InProcessDecoder } from '../../src/serve/in-process-decoder.ts';
 import { DecodePool, type AdmitRequest, type RowId, type Sampled, type StepInput } from '../../src/serve/decode-pool.ts';
 import { XlstmError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -89,9 +91,10 @@ class InProcess implements Engine {
     );
   }
 
+  /** The normaliser is the decoders' host one (its accuracy is checked in test/core/host/math.test.ts). */
   private sample(row: Float32Array, p: { sampling: SamplingParams; uniform: number }): Sampled {
     if (this.suppressToken !== undefined) row[this.suppressToken] = -Infinity;
-    return sampleToken(row, p.sampling, { uniform: () => p.uniform } as Rng);
+    return sampleToken(row, p.sampling, { uniform: () => p.uniform } as Rng, logSumExpRow(row));
   }
 
   retire(rows: RowId[]) {
@@ -206,6 +209,22 @@ describe.each([1, 2])('DecodePool with %i thread(s)', (threads) => {
     expect(workers.map((w) => w.threadId)).toEqual(workers.map(() => -1));
     await expect(pool.admit([{ tokens: [1], sampling: GREEDY, uniform: 0.5 }])).rejects.toMatchObject({ code: 'CANCELLED' });
   });
+});
+
+it('InProcessDecoder (the scheduler\'s decoder in this thread) answers the same calls exactly as the oracle', async () => {
+  const model = XlstmModel.fromArrays(CONFIG, arrays);
+  const decoder = new InProcessDecoder(model);
+  try {
+    await expectNoTensorLeak(async () => {
+      const g = await scenario(decoder, greedy);
+      const s = await scenario(decoder, seeded);
+      expect([g.ids, g.logprobs, s.ids, s.logprobs]).toEqual([oracle.greedy.ids, oracle.greedy.logprobs, oracle.seeded.ids, oracle.seeded.logprobs]);
+      expect(decoder.size).toBe(0);
+    });
+  } finally {
+    await decoder.close();
+    model.dispose();
+  }
 });
 
 it('never samples suppressToken: it takes the next best token, as in process', async () => {

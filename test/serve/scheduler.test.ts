@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { selectBackend } from '../../src/backend/select.ts';
 import { sampleToken, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
-import { NOOP_OBSERVER, Scheduler, type Sampling, type SequenceEnd, type SequenceSpec } from '../../src/serve/index.ts';
+import { NOOP_OBSERVER, Scheduler, type Sampling, type SchedulerOptions, type SequenceEnd, type SequenceSpec } from '../../src/serve/index.ts';
 import { XlstmError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { expectNoTensorLeak, TINY_ONE_LAYER } from '../support/tiny-model.ts';
@@ -67,10 +67,23 @@ function alone(prompt: number[], n: number, seed: number): number[] {
 
 const PROMPTS = [[1], [5, 9, 2], [7, 7, 7, 7, 7, 7], [3, 1, 4, 1, 5], [60, 2], [11, 12, 13, 14], [0], [33, 44, 55]];
 
-describe('Scheduler', () => {
+/** Polls until `cond` holds: worker threads answer on their own schedule. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 2));
+}
+
+// The same behaviour in this thread and on a pool of decode threads (cpu workers, like the oracle's model).
+describe.each([1, 2])('Scheduler decoding on %i thread(s)', (decodeThreads) => {
+  /** A scheduler on the shared model whose decoder is up. */
+  async function startScheduler(options: Omit<SchedulerOptions, 'decodeThreads'>): Promise<Scheduler> {
+    const s = new Scheduler(model, { ...options, decodeThreads });
+    await s.ready;
+    return s;
+  }
+
   it('gives every sequence of a mixed batch exactly the tokens it gets alone, whatever joins or leaves', async () => {
     await expectNoTensorLeak(async () => {
-      const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 8, observer: NOOP_OBSERVER });
+      const scheduler = await startScheduler({ maxActive: 8, maxQueued: 8, observer: NOOP_OBSERVER });
       // Different prompt lengths and different lengths of output: rows join and leave at different steps.
       const runs = PROMPTS.map((p, i) => run(p, 3 + 2 * i, 100 + i));
       scheduler.submit(runs.slice(0, 5).map((r) => r.spec));
@@ -85,7 +98,7 @@ describe('Scheduler', () => {
   });
 
   it('batches concurrent sequences into shared steps', async () => {
-    const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 0, observer: NOOP_OBSERVER });
+    const scheduler = await startScheduler({ maxActive: 8, maxQueued: 0, observer: NOOP_OBSERVER });
     const runs = PROMPTS.map((p, i) => run(p, 10, i));
     scheduler.submit(runs.map((r) => r.spec));
     await Promise.all(runs.map((r) => r.end));
@@ -95,7 +108,7 @@ describe('Scheduler', () => {
   });
 
   it('refuses a request at once with CAPACITY when its sequences do not fit, and takes it once room is free', async () => {
-    const scheduler = new Scheduler(model, { maxActive: 2, maxQueued: 1, observer: NOOP_OBSERVER });
+    const scheduler = await startScheduler({ maxActive: 2, maxQueued: 1, observer: NOOP_OBSERVER });
     const first = [run([1], 1000, 1), run([2], 1000, 2)];
     scheduler.submit(first.map((r) => r.spec));
     const tooMany = [run([3], 5, 3), run([4], 5, 4)];
@@ -110,7 +123,7 @@ describe('Scheduler', () => {
     expect((error as XlstmError).message).toMatch(/expected room for 2 more sequences, but 2 of 3 places/);
     const queued = run([5], 3, 5);
     scheduler.submit([queued.spec]);
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => scheduler.activeCount === 2);
     expect([scheduler.activeCount, scheduler.queuedCount]).toEqual([2, 1]);
     await scheduler.close();
     expect((await first[0].end).kind).toBe('cancelled');
@@ -119,7 +132,7 @@ describe('Scheduler', () => {
 
   it('frees a cancelled sequence within one step and admits a waiting one into its row', async () => {
     await expectNoTensorLeak(async () => {
-      const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 1, observer: NOOP_OBSERVER });
+      const scheduler = await startScheduler({ maxActive: 1, maxQueued: 1, observer: NOOP_OBSERVER });
       let cancelAt = -1;
       let handle: { cancel(): void } | undefined;
       const long = run([1, 2], 10_000, 1, (count) => {
@@ -143,7 +156,7 @@ describe('Scheduler', () => {
   });
 
   it('cancels a queued sequence without ever prefilling it', async () => {
-    const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 4, observer: NOOP_OBSERVER });
+    const scheduler = await startScheduler({ maxActive: 1, maxQueued: 4, observer: NOOP_OBSERVER });
     const busy = run([1], 50, 1);
     scheduler.submit([busy.spec]);
     let prefilled = false;
@@ -158,7 +171,7 @@ describe('Scheduler', () => {
 
   it('reports tokens, first-token and inter-token latencies to its observer', async () => {
     const seen = { tokens: 0, first: 0, inter: 0 };
-    const scheduler = new Scheduler(model, {
+    const scheduler = await startScheduler({
       maxActive: 4,
       maxQueued: 0,
       observer: {
@@ -179,7 +192,7 @@ describe('Scheduler', () => {
     const prompt = [9, 9];
     const logits = tf.tidy(() => model.prefill(tf.tensor2d([prompt], undefined, 'int32')).logits.dataSync() as Float32Array);
     const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
-    const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 0, suppressToken: order[0], observer: NOOP_OBSERVER });
+    const scheduler = await startScheduler({ maxActive: 1, maxQueued: 0, suppressToken: order[0], observer: NOOP_OBSERVER });
     const r = run(prompt, 1, 0);
     scheduler.submit([{ ...r.spec, sampling: { temperature: 0, topK: 0, topP: 1 } }]);
     await r.end;
@@ -188,7 +201,7 @@ describe('Scheduler', () => {
   });
 
   it('spreads prefills over steps while a batch runs (one joiner per step with no prefill time budget)', async () => {
-    const scheduler = new Scheduler(model, { maxActive: 8, maxQueued: 8, prefillTimeRatio: 0, observer: NOOP_OBSERVER });
+    const scheduler = await startScheduler({ maxActive: 8, maxQueued: 8, prefillTimeRatio: 0, observer: NOOP_OBSERVER });
     const counts: number[] = [];
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
@@ -209,8 +222,51 @@ describe('Scheduler', () => {
   });
 
   it('refuses work after close', async () => {
-    const scheduler = new Scheduler(model, { maxActive: 1, maxQueued: 0, observer: NOOP_OBSERVER });
+    const scheduler = await startScheduler({ maxActive: 1, maxQueued: 0, observer: NOOP_OBSERVER });
     await scheduler.close();
     expect(() => scheduler.submit([run([1], 1, 1).spec])).toThrow(/shutting down/);
+  });
+});
+
+describe('Scheduler on a pool of decode threads', () => {
+  it('ends the sequences of a crashed decode thread with a BACKEND error, starts new threads and serves on', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 4, maxQueued: 4, decodeThreads: 2, observer: NOOP_OBSERVER });
+    await scheduler.ready;
+    let running!: () => void;
+    const bothRunning = new Promise<void>((r) => (running = r));
+    let tokens = 0;
+    const runs = [run([1], 1_000_000, 1, () => ++tokens === 6 && running()), run([2], 1_000_000, 2, () => ++tokens === 6 && running())];
+    scheduler.submit(runs.map((r) => r.spec));
+    await bothRunning;
+    const [, crashed] = scheduler.decodeWorkers;
+    expect(scheduler.decodeWorkers).toHaveLength(2);
+    await crashed.terminate();
+    // Not a hang: both sequences end, the one on the surviving thread too (the pool's books died with the thread).
+    const ends = await Promise.all(runs.map((r) => r.end));
+    for (const end of ends) {
+      expect(end.kind).toBe('error');
+      const error = (end as { error: unknown }).error;
+      expect(error).toBeInstanceOf(XlstmError);
+      expect(error).toMatchObject({
+        code: 'BACKEND',
+        message: expect.stringMatching(/^decode worker 1 expected to keep running, but it exited with code 1; .* Hint: retry the request; the server starts new decode threads\.$/),
+      });
+    }
+    expect(scheduler.activeCount).toBe(0);
+    // New threads, and a request after the crash gets exactly the tokens it gets alone.
+    const after = run([4], 6, 9);
+    scheduler.submit([after.spec]);
+    expect(await after.end).toEqual({ kind: 'done' });
+    expect(after.tokens).toEqual(alone([4], 6, 9));
+    expect(scheduler.decodeWorkers).toHaveLength(2);
+    expect(scheduler.decodeWorkers).not.toContain(crashed);
+    await scheduler.close();
+    expect(scheduler.decodeWorkers).toEqual([]);
+  });
+
+  it('refuses a thread count below one with INVALID_CONFIG', () => {
+    expect(() => new Scheduler(model, { maxActive: 1, maxQueued: 0, decodeThreads: 0, observer: NOOP_OBSERVER })).toThrow(
+      /^decodeThreads expected an integer >= 1, but got 0\./,
+    );
   });
 });

@@ -208,3 +208,38 @@ describe('Serving', () => {
     expect((await fsp.readdir(root)).filter((n) => n.includes('doomed'))).toEqual([]);
   });
 });
+
+describe('Serving on decode threads', () => {
+  it('streams exactly the in-process events for a seed; a crashed decode thread ends its streams with ERROR, and serving goes on', async () => {
+    const pooled = await Serving.open({ checkpointsRoot: root, limits: { maxPromptTokens: 8 }, decodeThreads: 2 });
+    try {
+      await pooled.loadDefault();
+      const target = await pooled.registry.target();
+      expect(target.scheduler.decodeWorkers).toHaveLength(2);
+      const request = { prompts: ['Once upon', 'a time', 'The'], maxTokens: 12, seed: 21 };
+      const tokens = (events: GenerateEvent[]) => events.filter((e) => e.kind === 'token').sort((a, b) => a.promptIndex - b.promptIndex);
+      // The oracle: the same request on the in-process scheduler (tokens, text, positions and log-probabilities).
+      const here = tokens(await collect(await serving.generate(request)));
+      expect(here).toHaveLength(36);
+      expect(tokens(await collect(await pooled.generate(request)))).toEqual(here);
+
+      const stream = await pooled.generate({ prompts: ['a', 'b'], maxTokens: 1000, seed: 1 });
+      expect((await stream.next()).value).toMatchObject({ kind: 'token' });
+      const [, crashed] = target.scheduler.decodeWorkers;
+      await crashed.terminate();
+      const rest: GenerateEvent[] = [];
+      for await (const e of stream) rest.push(e);
+      for (const promptIndex of [0, 1]) {
+        expect(rest.filter((e) => e.kind === 'error' && e.promptIndex === promptIndex)).toEqual([
+          { kind: 'error', promptIndex, code: 'BACKEND', message: expect.stringMatching(/^decode worker 1 expected to keep running, but it exited .* Hint: retry the request/) },
+        ]);
+        expect(rest.filter((e) => e.kind === 'finish' && e.promptIndex === promptIndex)).toEqual([expect.objectContaining({ finishReason: 'ERROR' })]);
+      }
+      // New threads serve the next request exactly as before the crash.
+      expect(tokens(await collect(await pooled.generate(request)))).toEqual(here);
+      expect(target.scheduler.decodeWorkers).not.toContain(crashed);
+    } finally {
+      await pooled.close();
+    }
+  });
+});

@@ -35,7 +35,19 @@ function matMulVia(backendName: string, backend: tf.KernelBackend): HostIO['matM
     kernel.kernelFunc({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } as unknown as tf.NamedAttrMap }) as TensorInfo;
 }
 
+/** One HostIO per backend instance: a decode step makes hundreds of kernel calls, each of which asks for it. */
+const ios = new WeakMap<tf.KernelBackend, HostIO>();
+
 export function hostIO(backendName: string, backend: tf.KernelBackend): HostIO {
+  let io = ios.get(backend);
+  if (!io) {
+    io = makeHostIO(backendName, backend);
+    ios.set(backend, io);
+  }
+  return io;
+}
+
+function makeHostIO(backendName: string, backend: tf.KernelBackend): HostIO {
   const matMul = matMulVia(backendName, backend);
   if (backendName === 'wasm') {
     const w = backend as unknown as WasmLike;
@@ -58,11 +70,52 @@ export function hostIO(backendName: string, backend: tf.KernelBackend): HostIO {
 /** Backends whose memory the host kernels can address. */
 export const HOST_BACKENDS = ['cpu', 'wasm'] as const;
 
-/** The temporaries of one kernel call: `tmp` registers one, `free` releases them all at the end. */
-export function scratch(io: HostIO): { tmp: (t: TensorInfo) => TensorInfo; free: () => void } {
+/** Temporaries that `take` lends, by backend and shape: kept for the next call instead of freed. */
+const lent = new WeakMap<HostIO, Map<string, TensorInfo[]>>();
+
+/**
+ * The temporaries of one kernel call: `tmp` registers one, `take` lends one of a shape from a pool that
+ * outlives the call (its contents are stale: write before reading), `free` releases them all at the end.
+ * Lending saves an allocation and a free per temporary, most of a kernel call's cost at B = 1; the pool holds
+ * at most one of each shape per temporary in use at once, since kernels run one at a time.
+ */
+export function scratch(io: HostIO): { tmp: (t: TensorInfo) => TensorInfo; take: (shape: number[]) => TensorInfo; free: () => void } {
   const temps: TensorInfo[] = [];
+  const taken: [string, TensorInfo][] = [];
+  let pool = lent.get(io);
+  if (!pool) {
+    pool = new Map();
+    lent.set(io, pool);
+  }
+  const shelf = pool;
   return {
     tmp: (t) => (temps.push(t), t),
-    free: () => temps.forEach((t) => io.free(t)),
+    take: (shape) => {
+      const key = shape.join(',');
+      const t = shelf.get(key)?.pop() ?? io.alloc(shape);
+      taken.push([key, t]);
+      return t;
+    },
+    free: () => {
+      temps.forEach((t) => io.free(t));
+      for (const [key, t] of taken) {
+        const list = shelf.get(key);
+        if (list) list.push(t);
+        else shelf.set(key, [t]);
+      }
+    },
   };
+}
+
+/**
+ * A zero-copy view of a float32 tensor's data when the active backend is a host one (cpu or wasm), else null:
+ * reading [B, V] logits this way skips a copy of B * V floats per decode step (dataSync slices the heap). On
+ * wasm the view dies with the next allocation, so read it before running anything else.
+ */
+export function hostView(t: tf.Tensor): Float32Array | null {
+  const name = tf.getBackend();
+  if (t.dtype !== 'float32') return null;
+  if (name === 'wasm') return (tf.backend() as unknown as WasmLike).typedArrayFromHeap(t);
+  if (name === 'cpu') return (tf.backend() as unknown as CpuLike).data.get(t.dataId).values as Float32Array;
+  return null;
 }

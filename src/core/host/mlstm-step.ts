@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { scratch, type HostIO } from './io.ts';
-import { convStepRows, logSigmoid, normRow, residualRows, sigmoid, silu } from './math.ts';
+import { convStepRows, expNonPositive, logSigmoid, normRow, residualRows, sigmoid, silu } from './math.ts';
 
 const NORM_EXP_CAP = 80;
 
@@ -27,16 +27,16 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   const H = nh * dh;
   const [B, d] = inp.x.shape;
   const v = (t: Info) => io.view(t);
-  const { tmp, free } = scratch(io);
+  const { tmp, take, free } = scratch(io);
 
-  const xn = tmp(io.alloc([B, d]));
+  const xn = take([B, d]);
   {
     const x = v(inp.x), w = v(inp.normW), b = v(inp.normB), out = v(xn);
     for (let r = 0; r < B; r++) normRow(x, r * d, d, w, b, 0, out, r * d);
   }
   const up = tmp(io.matMul(xn, inp.wUp)); // [B, dm + H]
-  const u = tmp(io.alloc([B, dm]));
-  const c = k > 0 ? tmp(io.alloc([B, dm])) : u;
+  const u = take([B, dm]);
+  const c = k > 0 ? take([B, dm]) : u;
   const convOut = k > 0 ? io.alloc([B, k - 1, dm]) : null;
   {
     const upv = v(up), bUp = v(inp.bUp), uv = v(u);
@@ -45,7 +45,7 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   }
   const cc = tmp(io.matMul(c, inp.wC)); // [B, 3H + 2nh]
   const uu = tmp(io.matMul(u, inp.wU)); // [B, 2H]
-  const y = tmp(io.alloc([B, H]));
+  const y = take([B, H]);
   const C2 = io.alloc([B, nh, dh, dh]);
   const n2 = io.alloc([B, nh, dh]);
   const m2 = io.alloc([B, nh]);
@@ -66,8 +66,9 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
         const logf = logSigmoid(fg);
         const mPrev = m[r * nh + j];
         const mNew = Math.max(logf + mPrev, ig);
-        const iw = Math.exp(ig - mNew);
-        const fw = Math.exp(logf + mPrev - mNew);
+        // Both exponents are <= 0 by the choice of mNew.
+        const iw = expNonPositive(ig - mNew);
+        const fw = expNonPositive(logf + mPrev - mNew);
         mn[r * nh + j] = mNew;
         const cBase = (r * nh + j) * dh * dh;
         const nBase = (r * nh + j) * dh;

@@ -1,12 +1,12 @@
 /**
  * One fused decode step of an sLSTM block on the host backends: LayerNorm, conv, the gate
- * matMuls, the recurrent update (the scan of slstm/scan.ts for one step), GroupNorm and the gated
- * GeLU MLP. Same equations as slstm/block.ts.
+ * matMuls, the recurrent update (one step of slstm/scan.ts, written into the next state in place
+ * rather than through the scan's trace), GroupNorm and the gated GeLU MLP. Same equations as
+ * slstm/block.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { slstmScanFrom } from '../slstm/scan.ts';
 import { scratch, type HostIO } from './io.ts';
-import { convStepRows, gelu, normRow, residualRows } from './math.ts';
+import { convStepRows, expNonPositive, gelu, logSigmoid, normRow, residualRows, sigmoid } from './math.ts';
 
 export interface SlstmStepAttrs {
   readonly nh: number;
@@ -26,10 +26,10 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   const H = nh * dh;
   const [B, d] = inp.x.shape;
   const v = (t: Info) => io.view(t);
-  const { tmp, free } = scratch(io);
+  const { tmp, take, free } = scratch(io);
 
-  const xn = tmp(io.alloc([B, d]));
-  const cIn = k > 0 ? tmp(io.alloc([B, d])) : xn;
+  const xn = take([B, d]);
+  const cIn = k > 0 ? take([B, d]) : xn;
   const convOut = k > 0 ? io.alloc([B, k - 1, d]) : null;
   {
     const x = v(inp.x), w = v(inp.normW), b = v(inp.normB), xv = v(xn);
@@ -38,30 +38,54 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   }
   const g1 = tmp(io.matMul(cIn, inp.wC)); // [B, 2H]: i, f
   const g2 = tmp(io.matMul(xn, inp.wX)); // [B, 2H]: z, o
-  const gx = new Float32Array(B * 4 * H);
+  const cs = io.alloc([B, H]), ns = io.alloc([B, H]), hs = io.alloc([B, H]), ms = io.alloc([B, H]);
+  const y = take([B, H]);
   {
-    const g1v = v(g1), g2v = v(g2), bG = v(inp.bG);
+    const g1v = v(g1), g2v = v(g2), bG = v(inp.bG), R = v(inp.R);
+    const c0 = v(inp.c), n0 = v(inp.n), h0 = v(inp.h), m0 = v(inp.m);
+    const c1 = v(cs), n1 = v(ns), h1 = v(hs), m1 = v(ms);
+    const outW = v(inp.outW), outB = v(inp.outB), yv = v(y);
+    // One row's pre-activations in gate order i, f, z, o: gx (rounded to float32, as the scan takes it) + R h.
+    const pre = new Float64Array(4 * H);
     for (let r = 0; r < B; r++) {
+      const g = r * 2 * H;
+      const s = r * H;
       for (let u = 0; u < 2 * H; u++) {
-        gx[r * 4 * H + u] = g1v[r * 2 * H + u] + bG[u];
-        gx[r * 4 * H + 2 * H + u] = g2v[r * 2 * H + u] + bG[2 * H + u];
+        pre[u] = Math.fround(g1v[g + u] + bG[u]);
+        pre[2 * H + u] = Math.fround(g2v[g + u] + bG[2 * H + u]);
       }
+      for (let gate = 0; gate < 4; gate++) {
+        for (let j = 0; j < nh; j++) {
+          const hb = s + j * dh;
+          for (let o = 0; o < dh; o++) {
+            const rb = ((gate * nh + j) * dh + o) * dh;
+            let acc = pre[gate * H + j * dh + o];
+            for (let i = 0; i < dh; i++) acc += R[rb + i] * h0[hb + i];
+            pre[gate * H + j * dh + o] = acc;
+          }
+        }
+      }
+      // The step of slstm/scan.ts: exponents are <= 0 by the choice of mNew.
+      for (let u = 0; u < H; u++) {
+        const logf = logSigmoid(pre[H + u]);
+        const pi = pre[u];
+        const mPrev = m0[s + u];
+        const mNew = Math.max(logf + mPrev, pi);
+        const iw = expNonPositive(pi - mNew);
+        const fw = expNonPositive(logf + mPrev - mNew);
+        const c = fw * c0[s + u] + iw * Math.tanh(pre[2 * H + u]);
+        const n = fw * n0[s + u] + iw;
+        c1[s + u] = c;
+        n1[s + u] = n;
+        h1[s + u] = (sigmoid(pre[3 * H + u]) * c) / n;
+        m1[s + u] = mNew;
+      }
+      // GroupNorm per head of the float32 h, as the state holds it.
+      for (let j = 0; j < nh; j++) normRow(h1, s + j * dh, dh, outW, outB, j * dh, yv, s + j * dh);
     }
   }
-  const s0 = { c: v(inp.c).slice(), n: v(inp.n).slice(), h: v(inp.h).slice(), m: v(inp.m).slice() };
-  const scan = slstmScanFrom(gx, v(inp.R).slice(), s0, { B, T: 1, nh, dh });
-  const cs = io.alloc([B, H]), ns = io.alloc([B, H]), hs = io.alloc([B, H]), ms = io.alloc([B, H]);
-  const y = tmp(io.alloc([B, H]));
-  {
-    v(cs).set(scan.state.c);
-    v(ns).set(scan.state.n);
-    v(hs).set(scan.state.h);
-    v(ms).set(scan.state.m);
-    const outW = v(inp.outW), outB = v(inp.outB), yv = v(y);
-    for (let r = 0; r < B; r++) for (let j = 0; j < nh; j++) normRow(scan.hs, r * H + j * dh, dh, outW, outB, j * dh, yv, r * H + j * dh);
-  }
   const upm = tmp(io.matMul(y, inp.wUp)); // [B, 2P]
-  const z = tmp(io.alloc([B, P]));
+  const z = take([B, P]);
   {
     const uv = v(upm), bUp = v(inp.bUp), zv = v(z);
     for (let r = 0; r < B; r++) {

@@ -1,0 +1,121 @@
+/**
+ * The decoder on the model in this thread, on whatever backend it runs (webgpu included): prompts are prefilled
+ * alone (B = 1) and join the batch with concatStates, every step is ONE batched model.step, and rows leave
+ * through gatherState; old states are disposed at once.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { concatStates, disposeState, gatherState, type ModelState, type XlstmModel } from '../core/index.ts';
+import { hostView } from '../core/host/io.ts';
+import { XlstmError } from '../util/errors.ts';
+import type { Admitted, AdmitRequest, Decoder, RowId, Sampled, StepInput } from './decoder.ts';
+import { sampleRow } from './sample-row.ts';
+
+export class InProcessDecoder implements Decoder {
+  readonly threads = 1;
+  readonly failure = null;
+  /** Row i of `state` is rows[i]. */
+  private rows: RowId[] = [];
+  private state: ModelState | null = null;
+  private nextRow = 1;
+
+  constructor(
+    private readonly model: XlstmModel,
+    private readonly suppressToken: number | null = null,
+  ) {}
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  async admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]> {
+    const states: ModelState[] = [];
+    const sampled: Sampled[] = [];
+    try {
+      for (const p of prompts) {
+        const out = tidy(() => this.model.prefill(tf.tensor2d(Int32Array.from(p.tokens), [1, p.tokens.length], 'int32')));
+        states.push(out.state);
+        let row: Float32Array;
+        try {
+          // sync: the prompt's last-position logits, the only read of a prefill.
+          row = (await out.logits.data()) as Float32Array;
+        } finally {
+          out.logits.dispose();
+        }
+        sampled.push(sampleRow(row, p.sampling, p.uniform, this.suppressToken));
+      }
+      if (states.length === 0) return [];
+      const previous = this.state;
+      this.state = tidy(() => concatStates(previous ? [previous, ...states] : states));
+      if (previous) disposeState(previous);
+    } finally {
+      states.forEach(disposeState);
+    }
+    return sampled.map((s) => {
+      const row = this.nextRow++;
+      this.rows.push(row);
+      return { row, ...s };
+    });
+  }
+
+  async step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>> {
+    const B = this.rows.length;
+    const missing = this.rows.find((r) => !inputs.has(r));
+    if (!this.state || inputs.size !== B || missing !== undefined) {
+      throw new XlstmError(
+        'INVALID_INPUT',
+        `step expected an input for each of the ${B} live rows and no other, but got ${inputs.size}${missing === undefined ? '' : ` without row ${missing}`}.`,
+      );
+    }
+    const own = this.rows.map((r) => inputs.get(r) as StepInput);
+    const previous = this.state;
+    const { logits, state } = tidy(() => this.model.step(tf.tensor1d(Int32Array.from(own, (x) => x.token), 'int32'), previous));
+    disposeState(previous);
+    this.state = state;
+    try {
+      const view = hostView(logits);
+      // sync: the batch's logits [B, V] in place in the backend's memory, sampled before anything else runs.
+      if (view) return this.sample(view, own);
+      // On a device, the normalisers of all rows in one batched op beat V exps per row on the host.
+      const lse = tidy(() => tf.logSumExp(logits, 1));
+      try {
+        // sync: the batch's logits [B, V] and their normalisers [B]; states stay on the device.
+        const [data, logZ] = (await Promise.all([logits.data(), lse.data()])) as [Float32Array, Float32Array];
+        return this.sample(data, own, logZ);
+      } finally {
+        lse.dispose();
+      }
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  /** Every row's token from the batch's logits [B, V], in row order. */
+  private sample(logits: Float32Array, own: readonly StepInput[], logZ: Float32Array | null = null): Map<RowId, Sampled> {
+    const V = logits.length / this.rows.length;
+    return new Map(
+      this.rows.map((r, i) => [r, sampleRow(logits.subarray(i * V, (i + 1) * V), own[i].sampling, own[i].uniform, this.suppressToken, logZ?.[i])] as const),
+    );
+  }
+
+  async retire(rows: readonly RowId[]): Promise<void> {
+    const drop = new Set(rows);
+    const keep = this.rows.flatMap((r, i) => (drop.has(r) ? [] : [i]));
+    if (keep.length === this.rows.length) return;
+    const previous = this.state as ModelState;
+    this.state = keep.length > 0 ? tidy(() => gatherState(previous, keep)) : null;
+    disposeState(previous);
+    this.rows = keep.map((i) => this.rows[i]);
+  }
+
+  async close(): Promise<void> {
+    if (this.state) disposeState(this.state);
+    this.state = null;
+    this.rows = [];
+  }
+}
+
+/** tf.tidy for results that hold tensors in readonly containers (tfjs's TensorContainer type does not admit them). */
+function tidy<T>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
+}
