@@ -14,7 +14,7 @@ import { DecodePool } from '../src/serve/decode-pool.ts';
 import { sampleRow } from '../src/serve/sample-row.ts';
 import { disposeState, GREEDY, keepState, REFERENCE_CONFIG, Rng, XlstmModel, type ModelState } from './lib/core-api.ts';
 import { machine } from './lib/machine.ts';
-import { benchPoolDecode } from './lib/pool-throughput.ts';
+import { benchPoolDecode, measureSteps, type DecodeFigure } from './lib/pool-throughput.ts';
 import { benchDecode } from './lib/throughput.ts';
 
 const { values } = parseArgs({
@@ -29,26 +29,9 @@ const THREADS = values.threads.split(',').map(Number);
 const WARMUP = 8;
 const STEPS = 64;
 
-interface Figure {
-  msPerStep: number;
-  tokensPerS: number;
-  /**
-   * CPU time of the whole process (every thread) per step: unlike wall time it hardly moves when other jobs
-   * take the cores, so it shows what the pool costs beyond the model's own work.
-   */
-  cpuMsPerStep: number;
-}
+type Figure = DecodeFigure;
 
-/** Wall and CPU time of `steps` calls of `one` after `warmup` untimed ones. */
-async function measure(one: () => unknown, B: number, warmup = WARMUP, steps = STEPS): Promise<Figure> {
-  for (let j = 0; j < warmup; j++) await one();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let j = 0; j < steps; j++) await one();
-  const secs = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  return { msPerStep: (1000 * secs) / steps, tokensPerS: (B * steps) / secs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
-}
+const measure = (one: () => unknown, B: number): Promise<Figure> => measureSteps(one, B, WARMUP, STEPS);
 
 /** benchDecode (bench/lib) with the CPU time of its warm-up and timed steps together. */
 function benchArgmax(model: XlstmModel, B: number): Figure {

@@ -12,6 +12,17 @@ export interface DecodeFigure {
   readonly cpuMsPerStep: number;
 }
 
+/** Wall and CPU time of `steps` calls of `one` (B tokens each) after `warmup` untimed ones. */
+export async function measureSteps(one: () => unknown, B: number, warmup: number, steps: number): Promise<DecodeFigure> {
+  for (let j = 0; j < warmup; j++) await one();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let j = 0; j < steps; j++) await one();
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { msPerStep: (1000 * secs) / steps, tokensPerS: (B * steps) / secs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
+}
+
 /**
  * B rows admitted with one random token each (not timed), then `warmup` and `steps` pool steps. Each step is
  * what serving does per token: the model step on the workers, the logits read there, and greedy sampling with
@@ -26,13 +37,7 @@ export async function benchPoolDecode(pool: DecodePool, V: number, B: number, wa
     last = new Map([...out].map(([row, s]) => [row, s.id]));
   };
   try {
-    for (let j = 0; j < warmup; j++) await one();
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let j = 0; j < steps; j++) await one();
-    const secs = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    return { msPerStep: (1000 * secs) / steps, tokensPerS: (B * steps) / secs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps };
+    return await measureSteps(one, B, warmup, steps);
   } finally {
     await pool.retire([...last.keys()]);
   }
