@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { concatStates, disposeState, gatherState, type ModelState, type XlstmModel } from '../core/index.ts';
+import { greedyTokens } from '../core/gpu/greedy.ts';
 import { hostView } from '../core/host/io.ts';
 import { XlstmError } from '../util/errors.ts';
 import type { Admitted, AdmitRequest, Decoder, RowId, Sampled, StepInput } from './decoder.ts';
@@ -18,6 +19,7 @@ export class InProcessDecoder implements Decoder {
   private rows: RowId[] = [];
   private state: ModelState | null = null;
   private nextRow = 1;
+  private mask: tf.Tensor1D | null = null;
 
   constructor(
     private readonly model: XlstmModel,
@@ -76,6 +78,8 @@ export class InProcessDecoder implements Decoder {
       const view = hostView(logits);
       // sync: the batch's logits [B, V] in place in the backend's memory, sampled before anything else runs.
       if (view) return this.sample(view, own);
+      // A batch of greedy rows needs only B ids and B log-probabilities from the device, not B x V logits.
+      if (own.every((x) => x.sampling.temperature === 0)) return await this.greedyOnDevice(logits);
       // On a device, the normalisers of all rows in one batched op beat V exps per row on the host.
       const lse = tidy(() => tf.logSumExp(logits, 1));
       try {
@@ -88,6 +92,31 @@ export class InProcessDecoder implements Decoder {
     } finally {
       logits.dispose();
     }
+  }
+
+  /** Argmax and log-probability per row on the device; the suppressed token leaves both, as in sampleRow. */
+  private async greedyOnDevice(logits: tf.Tensor2D): Promise<Map<RowId, Sampled>> {
+    const V = logits.shape[1];
+    const { ids, logprobs } = tidy(() => greedyTokens(this.suppressToken !== null && this.suppressToken < V ? tf.add(logits, this.suppressMask(V)) : logits));
+    try {
+      // sync: B ids and B floats.
+      const [id, logprob] = await Promise.all([ids.data(), logprobs.data()]);
+      return new Map(this.rows.map((r, i) => [r, { id: id[i], logprob: logprob[i] }] as const));
+    } finally {
+      ids.dispose();
+      logprobs.dispose();
+    }
+  }
+
+  /** [V]: 0 everywhere but -Infinity at the suppressed token (adding it removes that token's mass). */
+  private suppressMask(V: number): tf.Tensor1D {
+    if (this.mask?.size !== V) {
+      this.mask?.dispose();
+      const values = new Float32Array(V);
+      values[this.suppressToken as number] = -Infinity;
+      this.mask = tf.keep(tf.tensor1d(values));
+    }
+    return this.mask;
   }
 
   /** Every row's token from the batch's logits [B, V], in row order. */
@@ -109,6 +138,8 @@ export class InProcessDecoder implements Decoder {
   }
 
   async close(): Promise<void> {
+    this.mask?.dispose();
+    this.mask = null;
     if (this.state) disposeState(this.state);
     this.state = null;
     this.rows = [];
