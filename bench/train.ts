@@ -1,18 +1,22 @@
 /**
- * `npm run bench:train`: training tokens/s (forward, backward, clipping and AdamW through
- * src/train/step.ts) for the reference config (config/llm.yaml's model) at B = 8 and T = 64, 128,
- * 256 on the default backend, beside the PyTorch peer (shared/reference/bench_ref.py) run in the
- * same invocation with --threads 1 and --threads 2 (OMP_WAIT_POLICY=PASSIVE), keeping its better
- * figure of each. Prints a table and writes bench/results/train.json. Run it on an idle machine.
+ * `npm run bench:train`: training tokens/s of the step as the product runs it (src/train: gradients
+ * from a GradientEngine, then applyGradientSum's clipping and AdamW) for the reference config
+ * (config/llm.yaml's model) at B = 8 and T = 64, 128, 256 on the default backend, with
+ * `devices: 1` (gradients in the trainer process) and `devices: 2` (two data-parallel worker
+ * processes, half the batch each, one wasm thread each), beside the PyTorch peer
+ * (shared/reference/bench_ref.py) run in the same invocation with --threads 1 and --threads 2
+ * (OMP_WAIT_POLICY=PASSIVE), keeping its better figure of each. The ratio takes our better device
+ * count and says which. CPU time per step counts the trainer and its workers. Prints a table and
+ * writes bench/results/train.json. Run it on an idle machine.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
 import { loadLlmConfig } from '../src/config/index.ts';
-import { XlstmModel, type FormName } from '../src/core/index.ts';
-import { localStep, optimizerFor } from '../src/train/index.ts';
+import { weightEntries, XlstmModel, type FormName } from '../src/core/index.ts';
+import { applyGradientSum, LocalEngine, optimizerFor, WorkerPool, type GradientEngine } from '../src/train/index.ts';
 import { Rng } from '../src/util/rng.ts';
 import { machine } from './lib/machine.ts';
 import { runPeer, type PeerFigures } from './lib/peer.ts';
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/train.json' },
     lengths: { type: 'string', default: '64,128,256' },
     batch: { type: 'string', default: '8' },
+    devices: { type: 'string', default: '1,2' },
     form: { type: 'string', default: 'parallel' },
     warmup: { type: 'string', default: '1' },
     steps: { type: 'string', default: '3' },
@@ -30,6 +35,7 @@ const { values } = parseArgs({
   },
 });
 const LENGTHS = values.lengths.split(',').map(Number);
+const DEVICES = values.devices.split(',').map(Number);
 const B = Number(values.batch);
 const WARMUP = Number(values.warmup);
 const STEPS = Number(values.steps);
@@ -39,40 +45,85 @@ const config = loadLlmConfig('config/llm.yaml');
 const backend = await selectBackend(process.env.XLSTM_BACKEND);
 if (values.one === undefined) console.log(`xLSTM training on tfjs ${backend.name} (${backend.detail}); config/llm.yaml model, mLSTM ${form} form`);
 
-/** One warm-up and STEPS timed updates on random tokens; tokens/s = B * T * steps / seconds, as the peer counts. */
 interface Figure {
+  readonly devices: number;
   readonly sPerStep: number;
+  /** B * T * steps / seconds, as the peer counts. */
   readonly tokensPerS: number;
+  /** CPU time of the trainer and its workers per timed step. */
+  readonly cpuMsPerStep: number | null;
   readonly lastLoss: number;
 }
 
-async function benchLength(T: number): Promise<Figure> {
+const TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system) of another process from /proc, or null where there is none. */
+function processCpuS(pid: number): number | null {
+  try {
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds of this process and the engine's other processes, or null when one cannot be read. */
+function cpuS(engine: GradientEngine): number | null {
+  const self = process.cpuUsage();
+  let total = (self.user + self.system) / 1e6;
+  for (const pid of engine.pids) {
+    if (pid === process.pid) continue;
+    const s = processCpuS(pid);
+    if (s === null) return null;
+    total += s;
+  }
+  return total;
+}
+
+/** WARMUP untimed and STEPS timed updates on random tokens through the product's step. */
+async function benchLength(T: number, devices: number): Promise<Figure> {
   const base = XlstmModel.init(config.model, 0);
   const model = base.asTrainable();
   base.dispose();
   const adamw = optimizerFor(model, { optimizer: { ...config.optimizer, lr: 1e-4 }, trainer: config.trainer });
-  const rng = new Rng(T);
   const V = config.model.vocab_size;
+  const padId = V - 1;
+  const engine: GradientEngine =
+    devices > 1 ? await WorkerPool.start({ devices, model, padId, form, backend: backend.name }) : new LocalEngine(model, padId, form);
+  const names = weightEntries(model.weights).map(([name]) => name);
+  const rng = new Rng(T);
   let lastLoss = NaN;
   const one = async (step: number) => {
     const tokens = Int32Array.from({ length: B * (T + 1) }, () => rng.int(V - 1)); // never the pad id
-    lastLoss = (await localStep(model, adamw, [{ tokens, batch: B, length: T + 1 }], { padId: V - 1, lr: 1e-4, step, form })).loss;
+    const sum = await engine.compute([{ tokens, batch: B, length: T + 1 }]);
+    lastLoss = applyGradientSum(adamw, names, sum, 1e-4, step).loss;
+    engine.weightsChanged();
   };
-  for (let j = 0; j < WARMUP; j++) await one(j + 1);
-  const t0 = performance.now();
-  for (let j = 0; j < STEPS; j++) await one(WARMUP + j + 1);
-  const secs = (performance.now() - t0) / 1000;
-  adamw.dispose();
-  model.dispose();
-  return { sPerStep: secs / STEPS, tokensPerS: (B * T * STEPS) / secs, lastLoss };
+  try {
+    for (let j = 0; j < WARMUP; j++) await one(j + 1);
+    const cpu0 = cpuS(engine);
+    const t0 = performance.now();
+    for (let j = 0; j < STEPS; j++) await one(WARMUP + j + 1);
+    const secs = (performance.now() - t0) / 1000;
+    const cpu1 = cpuS(engine);
+    const cpuMsPerStep = cpu0 !== null && cpu1 !== null ? (1000 * (cpu1 - cpu0)) / STEPS : null;
+    return { devices, sPerStep: secs / STEPS, tokensPerS: (B * T * STEPS) / secs, cpuMsPerStep, lastLoss };
+  } finally {
+    await engine.close();
+    adamw.dispose();
+    model.dispose();
+  }
 }
 
 /**
- * Each length runs in its own process: a backend that runs out of memory (wasm aborts outright)
- * then costs that figure only, recorded with its error, and the next length starts clean.
+ * Each figure runs in its own process: a backend that runs out of memory (wasm aborts outright)
+ * then costs that figure only, recorded with its error, and the next one starts clean.
  */
-function measureApart(T: number): Figure | { error: string } {
-  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--one', String(T), '--batch', String(B), '--form', form, '--warmup', String(WARMUP), '--steps', String(STEPS)], {
+function measureApart(T: number, devices: number): Figure | { error: string } {
+  const args = ['--one', String(T), '--devices', String(devices), '--batch', String(B), '--form', form, '--warmup', String(WARMUP), '--steps', String(STEPS)];
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1 << 26,
@@ -87,16 +138,23 @@ function measureApart(T: number): Figure | { error: string } {
 
 if (values.one !== undefined) {
   // The child: one figure as a JSON line.
-  process.stdout.write(`${JSON.stringify(await benchLength(Number(values.one)))}\n`);
+  process.stdout.write(`${JSON.stringify(await benchLength(Number(values.one), DEVICES[0]))}\n`);
   process.exit(0);
 }
 
-const ours: Record<number, Figure | { error: string }> = {};
+const ours: Record<number, Record<number, Figure | { error: string }>> = {};
 for (const T of LENGTHS) {
-  const r = measureApart(T);
-  ours[T] = r;
-  if ('error' in r) console.log(`train B=${B} T=${T}: failed (${r.error})`);
-  else console.log(`train B=${B} T=${T}: ${r.sPerStep.toFixed(3)} s/step, ${r.tokensPerS.toFixed(1)} tokens/s (loss ${r.lastLoss.toFixed(3)})`);
+  ours[T] = {};
+  for (const devices of DEVICES) {
+    const r = measureApart(T, devices);
+    ours[T][devices] = r;
+    const what = `train B=${B} T=${T} devices=${devices}`;
+    if ('error' in r) console.log(`${what}: failed (${r.error})`);
+    else {
+      const cpu = r.cpuMsPerStep === null ? '' : `, ${r.cpuMsPerStep.toFixed(0)} CPU ms/step`;
+      console.log(`${what}: ${r.sPerStep.toFixed(3)} s/step, ${r.tokensPerS.toFixed(1)} tokens/s${cpu} (loss ${r.lastLoss.toFixed(3)})`);
+    }
+  }
 }
 
 let peer: PeerFigures | null = null;
@@ -105,17 +163,32 @@ if (!values['skip-peer']) {
   peer = runPeer(['--decode-batches', '', '--train-batch', String(B), '--train-seq-lens', LENGTHS.join(','), '--train-form', form]);
 }
 
-console.log('\nfigure              ours tokens/s   peer tokens/s   ratio');
+const f = (x: number | null | undefined, digits = 1) => (x === null || x === undefined ? '-' : x.toFixed(digits));
+const header = DEVICES.map((n) => `devices=${n}`.padStart(12)).join('');
+console.log(`\nfigure (tokens/s)   ${header}   best   peer   ratio`);
 const rows = LENGTHS.map((T) => {
+  const byDevices = DEVICES.map((n) => {
+    const r = ours[T][n];
+    return 'error' in r ? null : r.tokensPerS;
+  });
+  const bestIndex = byDevices.reduce<number>((best, v, j) => (v !== null && (best < 0 || v > (byDevices[best] as number)) ? j : best), -1);
+  const best = bestIndex >= 0 ? byDevices[bestIndex] : null;
+  const bestDevices = bestIndex >= 0 ? DEVICES[bestIndex] : null;
   const theirs = peer?.train[T] ?? null;
-  const mine = ours[T];
-  const tokensPerS = 'error' in mine ? null : mine.tokensPerS;
-  return { figure: `train B=${B} T=${T}`, ours: tokensPerS, peer: theirs, ratio: theirs && tokensPerS ? tokensPerS / theirs : null };
+  return {
+    figure: `train B=${B} T=${T}`,
+    byDevices: Object.fromEntries(DEVICES.map((n, j) => [n, byDevices[j]])),
+    best,
+    bestDevices,
+    peer: theirs,
+    ratio: theirs && best ? best / theirs : null,
+  };
 });
 for (const r of rows) {
-  const f = (x: number | null, d = 1) => (x === null ? '-' : x.toFixed(d));
-  console.log(`${r.figure.padEnd(20)}${f(r.ours).padStart(14)}${f(r.peer).padStart(16)}${f(r.ratio, 2).padStart(8)}`);
+  const cells = DEVICES.map((n) => f(r.byDevices[n]).padStart(12)).join('');
+  const best = r.bestDevices === null ? '-' : `d=${r.bestDevices}`;
+  console.log(`${r.figure.padEnd(20)}${cells}${best.padStart(7)}${f(r.peer).padStart(7)}${f(r.ratio, 2).padStart(8)}`);
 }
 mkdirSync('bench/results', { recursive: true });
-writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, form, batch: B, train: ours, peer, rows }, null, 2)}\n`);
+writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, form, batch: B, devices: DEVICES, train: ours, peer, rows }, null, 2)}\n`);
 console.log(`\nwrote ${values.out}`);

@@ -9,6 +9,7 @@ import { deriveDims, type Dims, type ModelConfig } from './config.ts';
 import { initNamed } from './init.ts';
 import { mlstmBlock, mlstmInitState, type MlstmBlockState } from './mlstm/block.ts';
 import { formByName, type FormName } from './mlstm/forms.ts';
+import { fusedMlstmTraining, mlstmBlockTrain } from './mlstm/train-block.ts';
 import type { MlstmForm } from './mlstm/cell.ts';
 import { decodeStepGpu } from './gpu/decode-step.ts';
 import { onWebgpu } from './gpu/device.ts';
@@ -120,6 +121,12 @@ export class XlstmModel {
     this.weights.blocks.forEach((w, i) => {
       const s = state ? state[i] : null;
       const keep = wantState || s !== null;
+      if (!keep && form === 'parallel' && fusedMlstmTraining()) {
+        // The fused mLSTM op keeps a compact trace, so the few sLSTM blocks can keep their tape
+        // instead of being recomputed: the activations of all blocks fit, and a forward pass is saved.
+        x = w.kind === 'm' ? mlstmBlockTrain(x, w, this.dims) : tf.tidy(() => this.block(x, w, cell, null, false).y);
+        return;
+      }
       if (!keep) {
         x = recomputed((xi: tf.Tensor, ws: tf.Tensor[]) => this.block(xi as tf.Tensor3D, rebind(w, ws), cell, null, false).y, x, blockTensors(w)) as tf.Tensor3D;
         return;

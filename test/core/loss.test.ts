@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
 import { deriveDims, modelParams, nextTokenLoss, XlstmModel, type FormName, type ModelConfig } from '../../src/core/index.ts';
+import { setFusedMlstmTraining } from '../../src/core/mlstm/train-block.ts';
 import { TEST_BACKENDS } from '../support/backends.ts';
 import { finiteDiffGrad, refLoss } from '../support/reference/index.ts';
 import { loadFixture } from '../support/tiny-model.ts';
@@ -82,6 +83,24 @@ describe.each(TEST_BACKENDS)('gradients of the loss on %s', (backend) => {
         });
       }
       expect(worst).toBeLessThan(GRAD_RTOL);
+    });
+
+    // On cpu and wasm the parallel form trains through the fused mLSTM op (mlstm/train-block.ts).
+    it('gives the same gradients through the fused mLSTM training op as op by op', () => {
+      const fused = tfGrads(fx.config, params, 'parallel', true);
+      setFusedMlstmTraining(false);
+      let ops: Map<string, Float32Array>;
+      try {
+        ops = tfGrads(fx.config, params, 'parallel', true);
+      } finally {
+        setFusedMlstmTraining(true);
+      }
+      for (const [k, g] of ops) {
+        const o = fused.get(k) as Float32Array;
+        const scale = Math.max(...Array.from(g, Math.abs));
+        const err = Math.max(...Array.from(g, (v, i) => Math.abs(v - o[i])));
+        expect(err, k).toBeLessThanOrEqual(1e-4 * scale + GRAD_ATOL);
+      }
     });
 
     // Training runs the parallel or chunkwise form; the recurrent form serves generation only.

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { onWebgpu } from '../gpu/device.ts';
+import { headLossFused, headLossOnHost } from './head-loss-host.ts';
 
 /** Rows per chunk: bounds the transient [rows, V] logits to about 50 MB at V = 50258. */
 const ROWS = 256;
@@ -29,8 +30,16 @@ function sumOf(parts: tf.Tensor[]): tf.Tensor {
   return total;
 }
 
-/** x [N, d], W [d, V] (the head, [in, out]), targets [N] int32, weights [N] (w_n) -> scalar loss. */
-export const headLoss: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D) => tf.Scalar = tf.customGrad((...args) => {
+/**
+ * x [N, d], W [d, V] (the head, [in, out]), targets [N] int32, weights [N] (w_n) -> scalar loss.
+ * The host backends (cpu, wasm) take the one-kernel form of head-loss-host.ts.
+ */
+export function headLoss(x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  return headLossOnHost() ? headLossFused(x, W, targets, weights) : headLossOps(x, W, targets, weights);
+}
+
+/** The same loss from tfjs ops, for every backend. */
+export const headLossOps: (x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D) => tf.Scalar = tf.customGrad((...args) => {
   const [x, W, targets, weights] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
   const save = args[4] as tf.GradSaveFunc;
   const [N, d] = x.shape;

@@ -1,0 +1,192 @@
+/**
+ * The LM head and cross-entropy of head-loss.ts as one host kernel (cpu, wasm) that, when a tape
+ * records it, computes the gradients in the same pass: the loss is the last op, so its upstream
+ * gradient is a scalar and dlogits = w_n (softmax(x_n W) - e_{t_n}) is known in the forward pass.
+ * The [rows, V] logits of a chunk are then used once, while in memory, for the loss, dx and dW:
+ * no second logits matMul and no second exp over [N, V] in the backward pass.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { HOST_BACKENDS, hostIO, type HostIO } from '../host/io.ts';
+import { expNonPositive } from '../host/math.ts';
+import { transposed } from './host-linear.ts';
+import { keepTrace, recording, releaseTrace, type KeptTrace } from './kept-trace.ts';
+
+type Info = tf.TensorInfo;
+
+/** Rows per chunk: the chunk's logits and their transposed copy stay about 100 MB at V = 50258. */
+const ROWS = 256;
+
+/** Rows whose softmax is written out together: the transposed copy gets runs of this many floats. */
+const GROUP = 8;
+
+const KERNEL = 'XlstmHeadLoss';
+
+export interface HeadLossAttrs {
+  readonly withGrad: boolean;
+}
+
+/** The max of row r of L [n, V]. */
+function rowMax(L: Float32Array, o: number, V: number): number {
+  let max = -Infinity;
+  for (let c = 0; c < V; c++) if (L[o + c] > max) max = L[o + c];
+  return max;
+}
+
+/** L[o + c] = exp(L[o + c] - max) for c < V; returns their sum. */
+function rowExp(L: Float32Array, o: number, V: number, max: number): number {
+  let sum = 0;
+  for (let c = 0; c < V; c++) {
+    const e = expNonPositive(L[o + c] - max);
+    L[o + c] = e;
+    sum += e;
+  }
+  return sum;
+}
+
+/**
+ * Rows g0 .. g0 + GROUP of L [n, V] scaled in place by k[g0 ..], and written transposed into
+ * GT [V, n]: one read stream per row, runs of GROUP floats written.
+ */
+function scaleTransposeGroup(L: Float32Array, GT: Float32Array, V: number, n: number, g0: number, k: Float64Array): void {
+  const k0 = k[g0], k1 = k[g0 + 1], k2 = k[g0 + 2], k3 = k[g0 + 3];
+  const k4 = k[g0 + 4], k5 = k[g0 + 5], k6 = k[g0 + 6], k7 = k[g0 + 7];
+  const o = g0 * V;
+  for (let c = 0; c < V; c++) {
+    const i = o + c;
+    const dst = c * n + g0;
+    const v0 = L[i] * k0, v1 = L[i + V] * k1, v2 = L[i + 2 * V] * k2, v3 = L[i + 3 * V] * k3;
+    const v4 = L[i + 4 * V] * k4, v5 = L[i + 5 * V] * k5, v6 = L[i + 6 * V] * k6, v7 = L[i + 7 * V] * k7;
+    L[i] = v0;
+    L[i + V] = v1;
+    L[i + 2 * V] = v2;
+    L[i + 3 * V] = v3;
+    L[i + 4 * V] = v4;
+    L[i + 5 * V] = v5;
+    L[i + 6 * V] = v6;
+    L[i + 7 * V] = v7;
+    GT[dst] = v0;
+    GT[dst + 1] = v1;
+    GT[dst + 2] = v2;
+    GT[dst + 3] = v3;
+    GT[dst + 4] = v4;
+    GT[dst + 5] = v5;
+    GT[dst + 6] = v6;
+    GT[dst + 7] = v7;
+  }
+}
+
+/**
+ * Softmax cross-entropy of a chunk's logits L [n, V], whose first `rows` rows are rows s.. of the
+ * batch (the rest padding), returning sum_r w_r (lse_r - L[r, t_r]). With GT, L becomes
+ * G = dloss/dlogits = w_r (softmax - e_{t_r}) in place (zero on padding rows) and GT [V, n] its
+ * transpose. The target's entry w_r (p_t - 1) is formed before any product: where p_t is near 1 a
+ * product first and a subtraction after would cancel. n is a multiple of GROUP.
+ */
+function softmaxRows(L: Float32Array, V: number, n: number, rows: number, t: Int32Array, w: Float32Array, s: number, GT: Float32Array | null): number {
+  let total = 0;
+  const k = new Float64Array(n);
+  const p = new Float64Array(n); // the target's softmax
+  for (let g0 = 0; g0 < n; g0 += GROUP) {
+    for (let r = g0; r < g0 + GROUP; r++) {
+      if (r >= rows) continue;
+      const o = r * V;
+      const max = rowMax(L, o, V);
+      const logit = L[o + t[s + r]];
+      const sum = rowExp(L, o, V, max);
+      const wn = w[s + r];
+      total += wn * (Math.log(sum) + max - logit);
+      k[r] = wn / sum;
+      p[r] = Math.exp(logit - max) / sum;
+    }
+    if (!GT) continue;
+    scaleTransposeGroup(L, GT, V, n, g0, k);
+    for (let r = g0; r < Math.min(rows, g0 + GROUP); r++) {
+      const c = t[s + r];
+      const g = w[s + r] * (p[r] - 1);
+      L[r * V + c] = g;
+      GT[c * n + r] = g;
+    }
+  }
+  return total;
+}
+
+/**
+ * x [N, d], W [d, V], targets [N] int32, weights [N] -> [loss []] or, withGrad, [loss, dx [N, d],
+ * dW [d, V]] (the gradients for an upstream gradient of 1): dx = G W^T and dW^T = G^T x. Every
+ * [rows, V] matrix is a matMul's left operand: XNNPACK packs the right one on each call, which
+ * for [rows, V] costs more than the product; hence the transposed copy GT.
+ */
+export function headLossHost(io: HostIO, inp: Record<string, Info>, a: HeadLossAttrs): Info[] {
+  const [N, d] = inp.x.shape;
+  const V = inp.W.shape[1];
+  const loss = io.alloc([]);
+  const dx = a.withGrad ? io.alloc([N, d]) : null;
+  const dWT = a.withGrad ? io.alloc([V, d]) : null;
+  const WT = a.withGrad ? transposed(io, inp.W) : null; // [V, d]
+  let total = 0;
+  for (let s = 0; s < N; s += ROWS) {
+    // The last chunk is padded with zero rows (of zero weight) to a whole number of groups.
+    const rows = Math.min(ROWS, N - s);
+    const n = Math.ceil(rows / GROUP) * GROUP;
+    const xc = io.alloc([n, d]);
+    io.view(xc).fill(0).set(io.view(inp.x).subarray(s * d, (s + rows) * d));
+    const G = io.matMul(xc, inp.W); // [n, V]: the logits, then dloss/dlogits
+    const GT = dx ? io.alloc([V, n]) : null;
+    const t = io.view(inp.targets) as unknown as Int32Array;
+    total += softmaxRows(io.view(G), V, n, rows, t, io.view(inp.weights), s, GT ? io.view(GT) : null);
+    if (dx && dWT && WT && GT) {
+      const dxc = io.matMul(G, WT); // [n, d]
+      const part = io.matMul(GT, xc); // [V, d]
+      io.view(dx).set(io.view(dxc).subarray(0, rows * d), s * d);
+      const acc = io.view(dWT);
+      const add = io.view(part);
+      if (s === 0) acc.set(add);
+      else for (let i = 0; i < V * d; i++) acc[i] += add[i];
+      for (const x of [dxc, part, GT]) io.free(x);
+    }
+    io.free(xc);
+    io.free(G);
+  }
+  io.view(loss)[0] = total;
+  if (!dx || !dWT || !WT) return [loss];
+  const dW = transposed(io, dWT);
+  io.free(dWT);
+  io.free(WT);
+  return [loss, dx, dW];
+}
+
+for (const backendName of HOST_BACKENDS) {
+  tf.registerKernel({
+    kernelName: KERNEL,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      headLossHost(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
+  });
+}
+
+/** Whether the active backend runs the host kernel. */
+export function headLossOnHost(): boolean {
+  return (HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+}
+
+/** x [N, d], W [d, V], targets [N] int32, weights [N] -> scalar loss, as head-loss.ts's headLoss. */
+export function headLossFused(x: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  // Only an op recorded for a backward pass computes its gradients.
+  const withGrad = recording();
+  const op = tf.customGrad((...args) => {
+    const [xi, Wi, ti, wi] = args as tf.Tensor[];
+    const [loss, dx, dW] = tf.engine().runKernel(KERNEL, { x: xi, W: Wi, targets: ti, weights: wi }, { withGrad } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const grads: KeptTrace | null = dx && dW ? keepTrace([dx, dW]) : null;
+    return {
+      value: loss as tf.Scalar,
+      gradFunc: (dy: tf.Scalar) => {
+        if (!grads) throw new Error('headLossFused: a backward pass ran for a forward pass that was not recorded');
+        const [gx, gW] = grads.tensors;
+        const out = [tf.mul(gx, dy), tf.mul(gW, dy), tf.zeros(ti.shape), tf.zeros(wi.shape)];
+        releaseTrace(grads);
+        return out;
+      },
+    };
+  });
+  return op(x, W, targets, weights) as tf.Scalar;
+}
