@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend/select.ts';
 import { XlstmModel, type FormName } from '../core/index.ts';
 import { isXlstmError } from '../util/errors.ts';
+import { putArray, takeArray } from './exchange.ts';
 import { gradientSum, trainableVariables } from './step.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
 
@@ -14,6 +15,7 @@ interface Loaded {
   readonly vars: tf.Variable[];
   readonly padId: number;
   readonly form: FormName;
+  readonly exchange: string;
 }
 
 let loaded: Loaded | null = null;
@@ -30,15 +32,15 @@ async function handle(message: ToWorker): Promise<void> {
       const fresh = XlstmModel.init(message.config, 0);
       const model = fresh.asTrainable();
       fresh.dispose();
-      loaded = { model, vars: trainableVariables(model), padId: message.padId, form: message.form };
+      loaded = { model, vars: trainableVariables(model), padId: message.padId, form: message.form, exchange: message.exchange };
       send({ type: 'ready', backend: info.name, detail: info.detail, gpu: process.env.DRI_PRIME ?? null });
       return;
     }
     case 'step': {
       if (!loaded) throw new Error('worker expected an init message before the first step');
-      const { model, vars, padId, form } = loaded;
+      const { model, vars, padId, form, exchange } = loaded;
       if (message.weights) {
-        const weights = message.weights;
+        const weights = takeArray(message.weights);
         let offset = 0;
         tf.tidy(() =>
           vars.forEach((v) => {
@@ -53,7 +55,7 @@ async function handle(message: ToWorker): Promise<void> {
       const flat = tf.tidy(() => tf.concat(sum.grads.map((g) => tf.reshape(g, [-1]))));
       sum.grads.forEach((g) => g.dispose());
       // One asynchronous read: webgpu under Node has no synchronous ones, and each read is a round trip.
-      const grads = (await flat.data()) as Float32Array;
+      const grads = putArray(exchange, `grads-${process.env.XLSTM_WORKER_INDEX ?? process.pid}.f32`, (await flat.data()) as Float32Array);
       flat.dispose();
       const seconds = { compute: (t1 - t0) / 1000, read: (performance.now() - t1) / 1000 };
       send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count, seconds });

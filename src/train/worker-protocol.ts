@@ -4,13 +4,21 @@ import type { Batch } from '../data/index.ts';
 
 export type ToWorker =
   /** Build the model; weights arrive with the first step. */
-  | { readonly type: 'init'; readonly backend: string | null; readonly config: ModelConfig; readonly form: FormName; readonly padId: number }
+  | {
+      readonly type: 'init';
+      readonly backend: string | null;
+      readonly config: ModelConfig;
+      readonly form: FormName;
+      readonly padId: number;
+      /** The folder where this worker writes its gradients (exchange.ts). */
+      readonly exchange: string;
+    }
   /**
    * Gradients of `batches` (this worker's shards of the step's micro-batches). `weights`, when they
-   * changed: every weight flattened and laid end to end in weightEntries order (one transfer, not
-   * one per tensor: a GPU readback each costs far more than the bytes).
+   * changed: the file holding every weight flattened and laid end to end in weightEntries order
+   * (one transfer, not one per tensor: a GPU readback each costs far more than the bytes).
    */
-  | { readonly type: 'step'; readonly id: number; readonly weights: Float32Array | null; readonly batches: Batch[] }
+  | { readonly type: 'step'; readonly id: number; readonly weights: string | null; readonly batches: Batch[] }
   | { readonly type: 'stop' };
 
 export interface WorkerSeconds {
@@ -21,11 +29,11 @@ export interface WorkerSeconds {
 export type FromWorker =
   /** `gpu`: the PCI device the worker was pinned to (DRI_PRIME), when it was. */
   | { readonly type: 'ready'; readonly backend: string; readonly detail: string; readonly gpu: string | null }
-  /** `grads`: the gradient sums laid end to end like the weights. */
+  /** `grads`: the file holding the gradient sums laid end to end like the weights. */
   | {
       readonly type: 'grads';
       readonly id: number;
-      readonly grads: Float32Array;
+      readonly grads: string;
       readonly lossSum: number;
       readonly count: number;
       /** Seconds the worker spent on the gradients and on reading them back (where a step's time goes). */

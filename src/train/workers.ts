@@ -13,6 +13,7 @@ import { weightEntries, type FormName, type XlstmModel } from '../core/index.ts'
 import type { Batch } from '../data/index.ts';
 import { XlstmError, type ErrorCode } from '../util/errors.ts';
 import { splitRows, type GradientEngine } from './engine.ts';
+import { makeExchange, putArray, takeArray } from './exchange.ts';
 import { addGradientSums, type GradientSum } from './step.ts';
 import type { FromWorker, ToWorker, WorkerSeconds } from './worker-protocol.ts';
 
@@ -47,7 +48,7 @@ const ENTRY = fileURLToPath(new URL('./worker-entry.ts', import.meta.url));
 const tsxLoader = (): string => pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 interface Pending {
-  resolve(sum: { grads: Float32Array; lossSum: number; count: number; seconds: WorkerSeconds }): void;
+  resolve(sum: { grads: string; lossSum: number; count: number; seconds: WorkerSeconds }): void;
   reject(error: Error): void;
 }
 
@@ -65,6 +66,9 @@ export class WorkerPool implements GradientEngine {
   private nextId = 1;
   /** Each worker's time on the last step's gradients and their readback. */
   lastSeconds: readonly WorkerSeconds[] = [];
+
+  /** Where weights and gradients are swapped as files (exchange.ts); removed on close. */
+  private readonly exchange = makeExchange();
 
   private constructor(
     private readonly workers: Worker[],
@@ -90,7 +94,14 @@ export class WorkerPool implements GradientEngine {
       const worker: Worker = { index, child, pending: null, placement: null };
       workers.push(worker);
       ready.push(pool.watch(worker));
-      pool.post(worker, { type: 'init', backend: options.backend, config: options.model.config, form: options.form ?? 'parallel', padId: options.padId });
+      pool.post(worker, {
+        type: 'init',
+        backend: options.backend,
+        config: options.model.config,
+        form: options.form ?? 'parallel',
+        padId: options.padId,
+        exchange: pool.exchange.dir,
+      });
     }
     try {
       await Promise.all(ready);
@@ -127,13 +138,13 @@ export class WorkerPool implements GradientEngine {
       splitRows(batch, this.workers.length).forEach((shard, w) => shards[w].push(shard));
     }
     // The weights are read back once per update, end to end, and shipped to every worker.
-    const weights = this.dirty ? await flatWeights(this.options.model) : null;
+    const weights = this.dirty ? putArray(this.exchange.dir, 'weights.f32', await flatWeights(this.options.model)) : null;
     this.dirty = false;
     const id = this.nextId++;
     const results = await Promise.all(
       this.workers.map(
         (worker, w) =>
-          new Promise<{ grads: Float32Array; lossSum: number; count: number; seconds: WorkerSeconds }>((resolve, reject) => {
+          new Promise<{ grads: string; lossSum: number; count: number; seconds: WorkerSeconds }>((resolve, reject) => {
             worker.pending = { resolve, reject };
             this.post(worker, { type: 'step', id, weights, batches: shards[w] });
           }),
@@ -145,7 +156,7 @@ export class WorkerPool implements GradientEngine {
     });
     this.lastSeconds = results.map((r) => r.seconds);
     const shapes = weightEntries(this.options.model.weights).map(([, t]) => t.shape);
-    return addGradientSums(results.map((r) => ({ grads: unflatten(r.grads, shapes), lossSum: r.lossSum, count: r.count })));
+    return addGradientSums(results.map((r) => ({ grads: unflatten(takeArray(r.grads), shapes), lossSum: r.lossSum, count: r.count })));
   }
 
   /** Stops every worker (a polite stop, then SIGKILL after a grace period); safe to call twice. */
@@ -161,6 +172,7 @@ export class WorkerPool implements GradientEngine {
         clearTimeout(timer);
       }),
     );
+    this.exchange.remove();
   }
 
   private post(worker: Worker, message: ToWorker): void {
