@@ -70,6 +70,24 @@ function makeHostIO(backendName: string, backend: tf.KernelBackend): HostIO {
 /** Backends whose memory the host kernels can address. */
 export const HOST_BACKENDS = ['cpu', 'wasm'] as const;
 
+/** Whether the active backend is one of HOST_BACKENDS. */
+export function onHostBackend(): boolean {
+  return (HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+}
+
+type HostKernel = (io: HostIO, inputs: Record<string, TensorInfo>, attrs: never) => TensorInfo | TensorInfo[];
+
+/** Registers a host kernel under `kernelName` on every host backend, handing it that backend's HostIO. */
+export function registerHostKernel(kernelName: string, kernel: HostKernel): void {
+  for (const backendName of HOST_BACKENDS) {
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => kernel(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, TensorInfo>, attrs as never),
+    });
+  }
+}
+
 /** Temporaries that `take` lends, by backend and shape: kept for the next call instead of freed. */
 const lent = new WeakMap<HostIO, Map<string, TensorInfo[]>>();
 

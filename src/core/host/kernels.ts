@@ -6,31 +6,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dims } from '../config.ts';
 import type { BlockState } from '../state.ts';
 import type { BlockWeights } from '../weights.ts';
-import { HOST_BACKENDS, hostIO } from './io.ts';
+import { onHostBackend, registerHostKernel } from './io.ts';
 import { mlstmStepHost } from './mlstm-step.ts';
 import { slstmStepHost } from './slstm-step.ts';
 
 const MLSTM = 'XlstmMlstmStep';
 const SLSTM = 'XlstmSlstmStep';
 
-for (const backendName of HOST_BACKENDS) {
-  tf.registerKernel({
-    kernelName: MLSTM,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      mlstmStepHost(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
-  });
-  tf.registerKernel({
-    kernelName: SLSTM,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      slstmStepHost(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
-  });
-}
+registerHostKernel(MLSTM, mlstmStepHost);
+registerHostKernel(SLSTM, slstmStepHost);
 
 /** Whether the active backend has the fused step kernels. */
 export function hasHostKernels(): boolean {
-  return (HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+  return onHostBackend();
 }
 
 /** One block's decode step through its fused kernel: x [B, d] -> (x + f(LN(x)), next state). */

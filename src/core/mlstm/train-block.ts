@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dims } from '../config.ts';
-import { HOST_BACKENDS, hostIO } from '../host/io.ts';
+import { onHostBackend, registerHostKernel } from '../host/io.ts';
 import { keepTrace, recording, releaseTrace, type KeptTrace } from '../ops/kept-trace.ts';
 import type { MlstmWeights } from '../weights.ts';
 import { mlstmTrainBackward, mlstmTrainForward, traceNames, type MlstmTrainAttrs } from './train-kernels.ts';
@@ -14,20 +14,8 @@ import { mlstmTrainBackward, mlstmTrainForward, traceNames, type MlstmTrainAttrs
 const FORWARD = 'XlstmMlstmTrainForward';
 const BACKWARD = 'XlstmMlstmTrainBackward';
 
-for (const backendName of HOST_BACKENDS) {
-  tf.registerKernel({
-    kernelName: FORWARD,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      mlstmTrainForward(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
-  });
-  tf.registerKernel({
-    kernelName: BACKWARD,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      mlstmTrainBackward(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
-  });
-}
+registerHostKernel(FORWARD, mlstmTrainForward);
+registerHostKernel(BACKWARD, mlstmTrainBackward);
 
 /** The block's weights in the kernels' input order (conv ones only when k > 0). */
 const WEIGHT_KEYS = ['normW', 'normB', 'wUp', 'bUp', 'convW', 'convB', 'wC', 'bC', 'wU', 'bU', 'outW', 'outB', 'wDown', 'bDown'] as const;
@@ -41,7 +29,7 @@ export function setFusedMlstmTraining(on: boolean): void {
 
 /** Whether training blocks take the fused op on the active backend. */
 export function fusedMlstmTraining(): boolean {
-  return enabled && (HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+  return enabled && onHostBackend();
 }
 
 /** x [B, T, d] -> x + f(LN(x)) from the zero state, differentiable with respect to x and every weight. */

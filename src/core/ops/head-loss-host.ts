@@ -6,7 +6,7 @@
  * no second logits matMul and no second exp over [N, V] in the backward pass.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { HOST_BACKENDS, hostIO, type HostIO } from '../host/io.ts';
+import { onHostBackend, registerHostKernel, type HostIO } from '../host/io.ts';
 import { expNonPositive } from '../host/math.ts';
 import { transposed } from './host-linear.ts';
 import { keepTrace, recording, releaseTrace, type KeptTrace } from './kept-trace.ts';
@@ -155,18 +155,11 @@ export function headLossHost(io: HostIO, inp: Record<string, Info>, a: HeadLossA
   return [loss, dx, dW];
 }
 
-for (const backendName of HOST_BACKENDS) {
-  tf.registerKernel({
-    kernelName: KERNEL,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      headLossHost(hostIO(backendName, backend as tf.KernelBackend), inputs as Record<string, tf.TensorInfo>, attrs as never),
-  });
-}
+registerHostKernel(KERNEL, headLossHost);
 
 /** Whether the active backend runs the host kernel. */
 export function headLossOnHost(): boolean {
-  return (HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+  return onHostBackend();
 }
 
 /** x [N, d], W [d, V], targets [N] int32, weights [N] -> scalar loss, as head-loss.ts's headLoss. */

@@ -1,21 +1,10 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AccessPolicy, ensurePlayground, parseTokenList, Playground } from '../../../src/api/http/index.ts';
 import { startTestServer, type TestServer } from '../../support/api-server.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+import { chromiumAvailable, launchChromium } from '../../support/chromium.ts';
 
 let t: TestServer;
 let browser: Browser;
@@ -24,13 +13,13 @@ let page: Page;
 const requests: string[] = [];
 const pageErrors: string[] = [];
 
-const available = existsSync(CHROMIUM);
+const available = chromiumAvailable;
 
 beforeAll(async () => {
   if (!available) return;
   await ensurePlayground();
   t = await startTestServer({ playground: new Playground() });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => pageErrors.push(e.message));

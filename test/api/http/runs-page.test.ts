@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AccessPolicy, ensurePlayground, parseTokenList, Playground } from '../../../src/api/http/index.ts';
@@ -10,18 +10,9 @@ import { createRunQueue } from '../../../src/cli/runs.ts';
 import { openStore, type Store } from '../../../src/store/index.ts';
 import type { RunQueue } from '../../../src/train/index.ts';
 import { startTestServer, type TestServer } from '../../support/api-server.ts';
+import { chromiumAvailable, launchChromium } from '../../support/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const available = existsSync(CHROMIUM);
+const available = chromiumAvailable;
 
 const STEPS = 30;
 /** Evaluations at steps 0, 15 and 30. */
@@ -58,7 +49,7 @@ beforeAll(async () => {
       return { runs: queue };
     },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => pageErrors.push(e.message));
