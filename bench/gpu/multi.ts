@@ -17,7 +17,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { pciGpus } from '../../src/backend/gpu-devices.ts';
+import { driPrimeTag, normaliseAddress, pciGpus } from '../../src/backend/gpu-devices.ts';
 import { selectBackend } from '../../src/backend/select.ts';
 import { REFERENCE_CONFIG, weightEntries, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
 import type { Batch } from '../../src/data/index.ts';
@@ -217,7 +217,7 @@ log(`loss, 1 GPU x ${N * B}:    ${whole.losses.map((l) => l.toFixed(6)).join(' '
 log(`max relative difference ${Math.max(...lossRelDiff).toExponential(2)} (target 1e-4)`);
 // Pinning checked from outside: nvidia-smi's bus for each worker's pid against the tag it was given.
 const placedOn = many.placements.map((p) => many.apps.find((a) => a.pid === p.pid)?.bus ?? null);
-const verified = many.placements.map((p, j) => (placedOn[j] && p.gpu ? p.gpu === `pci-${placedOn[j]!.toLowerCase().replace(/^0*([0-9a-f]{4}):/, '$1:').replace(/[:.]/g, '_')}` : null));
+const verified = many.placements.map((p, j) => (placedOn[j] && p.gpu ? p.gpu === driPrimeTag(normaliseAddress(placedOn[j]!)) : null));
 (result.summary as Record<string, unknown>).placementVerified = verified;
 save();
 log(`workers: ${many.placements.map((p, j) => `pid ${p.pid} pinned to ${p.gpu ?? 'nothing'}, seen by nvidia-smi on ${placedOn[j] ?? '?'} (${p.detail})`).join('; ')}`);

@@ -50,7 +50,7 @@ export function pciGpus(root = SYSFS, listed = process.env.XLSTM_GPUS): string[]
 }
 
 /** nvidia-smi writes an 8-digit domain ("00000000:18:00.0") in capitals; sysfs a 4-digit one. */
-function normaliseAddress(address: string): string {
+export function normaliseAddress(address: string): string {
   const m = /^0*([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(address.trim());
   if (!m) throw new Error(`XLSTM_GPUS expected PCI addresses of the form DDDD:BB:DD.F, but got "${address.trim()}".`);
   return `${m[1]}:${m[2]}:${m[3]}.${m[4]}`.toLowerCase();
