@@ -38,6 +38,8 @@ export class DecodePool implements Decoder {
   private nextRow = 1;
   private nextCall = 1;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Calls made and not yet settled. */
+  private pending = 0;
   private started = false;
   private closed = false;
   private failed: XlstmError | null = null;
@@ -75,6 +77,9 @@ export class DecodePool implements Decoder {
   get size(): number {
     return this.where.size;
   }
+
+  /** Steps run on the worker threads. */
+  readonly concurrent = true;
 
   get threads(): number {
     return this.slots.length;
@@ -230,16 +235,23 @@ export class DecodePool implements Decoder {
     return this.failed;
   }
 
-  /** Calls run one at a time, so the row books always match what the workers hold. */
+  /**
+   * Calls run one at a time, so the row books always match what the workers hold. A call made while none runs
+   * starts at once, so its messages are posted before the caller's next line: the scheduler posts a step and
+   * then does its own work while the workers compute.
+   */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(() => {
+    const start = (): Promise<T> => {
       if (this.closed) {
         throw new XlstmError('CANCELLED', 'the decode pool expected to be open, but it was closed. Hint: create a new pool.');
       }
       if (this.failed) throw this.failed;
       return fn();
+    };
+    const run = this.pending++ === 0 ? new Promise<T>((resolve) => resolve(start())) : this.chain.then(start);
+    this.chain = run.catch(() => undefined).then(() => {
+      this.pending--;
     });
-    this.chain = run.catch(() => undefined);
     return run;
   }
 

@@ -34,6 +34,8 @@ export interface Admitted extends Sampled {
 export interface Decoder {
   /** Threads that prefill and step side by side: prompts admitted together are spread over them. */
   readonly threads: number;
+  /** Steps run off this thread: the caller can do its own work between posting a step and awaiting it. */
+  readonly concurrent: boolean;
   /** Live rows. */
   readonly size: number;
   /** Set once the decoder is unusable (a worker thread died); every later call rejects with it. */

@@ -14,6 +14,7 @@ import { sampleRow } from './sample-row.ts';
 
 export class InProcessDecoder implements Decoder {
   readonly threads = 1;
+  readonly concurrent = false;
   readonly failure = null;
   /** Row i of `state` is rows[i]. */
   private rows: RowId[] = [];

@@ -84,6 +84,8 @@ export class Scheduler {
   private readonly loop: Promise<void>;
   private steps = 0;
   private lastStepMs = 0;
+  /** A step posted to the decoder whose tokens are not handed out yet; admission waits until it is. */
+  private inFlight: { readonly out: Promise<Map<RowId, Sampled>>; readonly started: number } | null = null;
 
   constructor(
     private readonly model: XlstmModel,
@@ -209,8 +211,9 @@ export class Scheduler {
       return;
     }
     try {
-      await this.admit(decoder);
-      if (this.active.length > 0) await this.step(decoder);
+      // A posted step's rows are fixed: new prompts join after its tokens are out.
+      if (!this.inFlight) await this.admit(decoder);
+      if (this.active.length > 0 || this.inFlight) await this.step(decoder);
     } catch (error) {
       this.failActive(error);
     }
@@ -222,6 +225,7 @@ export class Scheduler {
     const old = this.decoder;
     if (old?.failure && this.active.length > 0) this.failActive(old.failure);
     this.decoder = null;
+    this.inFlight = null;
     this.broken = false;
     await old?.close().catch(() => undefined);
     this.decoder = await this.openDecoder();
@@ -297,28 +301,47 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Hands out the tokens of the posted step (posting one first when none is). When the decoder computes off this
+   * thread and nobody waits to join, the next step is posted before this one's events leave: their GraphQL
+   * work and socket writes then run here while the decode threads compute.
+   */
   private async step(decoder: Decoder): Promise<void> {
-    const started = performance.now();
-    const inputs = new Map<RowId, StepInput>();
-    // A sequence cancelled meanwhile still needs an input for its row, but draws nothing from its Rng.
-    for (const seq of this.active) {
-      inputs.set(seq.row, { token: seq.lastToken, sampling: seq.spec.sampling, uniform: seq.cancelled ? 0 : seq.spec.rng.uniform() });
-    }
-    const out = await decoder.step(inputs);
+    const { out, started } = this.inFlight ?? this.post(decoder);
+    this.inFlight = null;
+    const sampled = await out;
     this.steps++;
     const now = performance.now();
     this.lastStepMs = now - started;
     const keep: Sequence[] = [];
     const leaving: RowId[] = [];
-    let sampled = 0;
+    let tokens = 0;
+    // Sequences dropped while the step ran are no longer active; nothing joins while one runs.
     for (const seq of this.active) {
-      if (!seq.cancelled) sampled++;
-      if (this.emit(seq, out.get(seq.row) as Sampled, now)) keep.push(seq);
+      if (!seq.cancelled) tokens++;
+      if (this.emit(seq, sampled.get(seq.row) as Sampled, now)) keep.push(seq);
       else leaving.push(seq.row);
     }
-    this.options.observer.tokensGenerated(sampled);
+    this.options.observer.tokensGenerated(tokens);
     this.active = keep;
-    if (leaving.length > 0) await decoder.retire(leaving);
+    // Posted first, so the decoder frees the rows before it steps the others.
+    const retired = leaving.length > 0 ? decoder.retire(leaving) : null;
+    if (decoder.concurrent && this.active.length > 0 && this.queue.length === 0 && !this.closed) this.inFlight = this.post(decoder);
+    await retired;
+  }
+
+  /** Posts one step of every active sequence, each drawing its uniform now. */
+  private post(decoder: Decoder): NonNullable<Scheduler['inFlight']> {
+    const inputs = new Map<RowId, StepInput>();
+    // A sequence cancelled meanwhile still needs an input for its row, but draws nothing from its Rng.
+    for (const seq of this.active) {
+      inputs.set(seq.row, { token: seq.lastToken, sampling: seq.spec.sampling, uniform: seq.cancelled ? 0 : seq.spec.rng.uniform() });
+    }
+    const started = performance.now();
+    const out = decoder.step(inputs);
+    // Awaited by the next step(); a close or a failure may drop it unawaited.
+    out.catch(() => undefined);
+    return { out, started };
   }
 
   /** Hands a sampled token to its sequence; false when the sequence has ended. */
@@ -366,6 +389,7 @@ export class Scheduler {
     const told = this.forClients(error);
     for (const seq of this.active) this.finish(seq, { kind: 'error', error: told });
     this.active = [];
+    this.inFlight = null;
     this.broken = true;
   }
 

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { selectBackend } from '../../src/backend/select.ts';
 import { sampleToken, XlstmModel, type ModelConfig } from '../../src/core/index.ts';
-import { NOOP_OBSERVER, Scheduler, type Sampling, type SchedulerOptions, type SequenceEnd, type SequenceSpec } from '../../src/serve/index.ts';
+import { DecodePool, NOOP_OBSERVER, Scheduler, type Sampling, type SchedulerOptions, type SequenceEnd, type SequenceSpec } from '../../src/serve/index.ts';
 import { XlstmError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { expectNoTensorLeak, TINY_ONE_LAYER } from '../support/tiny-model.ts';
@@ -229,6 +229,32 @@ describe.each([1, 2])('Scheduler decoding on %i thread(s)', (decodeThreads) => {
 });
 
 describe('Scheduler on a pool of decode threads', () => {
+  it('posts step k+1 to the threads before step k\'s tokens reach their consumers, and the tokens stay exact', async () => {
+    const scheduler = new Scheduler(model, { maxActive: 4, maxQueued: 4, decodeThreads: 2, observer: NOOP_OBSERVER });
+    await scheduler.ready;
+    const log: string[] = [];
+    const original = DecodePool.prototype.step;
+    const step = vi.spyOn(DecodePool.prototype, 'step').mockImplementation(function (this: DecodePool, inputs) {
+      log.push('post');
+      return original.call(this, inputs);
+    });
+    const n = 6;
+    // A consumer's work on a token runs after the scheduler's synchronous code, like a subscription's resolvers.
+    const runs = [0, 1].map((i) => run(PROMPTS[i], n, i, () => queueMicrotask(() => log.push(`deliver ${i}`))));
+    try {
+      scheduler.submit(runs.map((r) => r.spec));
+      await Promise.all(runs.map((r) => r.end));
+    } finally {
+      step.mockRestore();
+    }
+    runs.forEach((r, i) => expect(r.tokens).toEqual(alone(PROMPTS[i], n, i)));
+    // The prefills' tokens, then step 1 posted; from then on each step's tokens are delivered after the next step
+    // was posted, and the last step (whose tokens end both sequences) posts nothing after it.
+    const both = ['deliver 0', 'deliver 1'];
+    expect(log).toEqual([...both, 'post', 'post', ...both, 'post', ...both, 'post', ...both, 'post', ...both, ...both]);
+    await scheduler.close();
+  });
+
   it('ends the sequences of a crashed decode thread with a BACKEND error, starts new threads and serves on', async () => {
     const scheduler = new Scheduler(model, { maxActive: 4, maxQueued: 4, decodeThreads: 2, observer: NOOP_OBSERVER });
     await scheduler.ready;
