@@ -10,6 +10,7 @@ import { XlstmError } from '../util/errors.ts';
 import type { FromWorker, SharedWeights, WorkerInit } from './decode-protocol.ts';
 import { DecodeThread, errorText } from './decode-thread.ts';
 import type { Admitted, AdmitRequest, Decoder, RowId, Sampled, StepInput } from './decoder.ts';
+import { byLength } from './prefill-batches.ts';
 
 export type { Admitted, AdmitRequest, RowId, Sampled, StepInput } from './decoder.ts';
 
@@ -101,8 +102,8 @@ export class DecodePool implements Decoder {
   }
 
   /**
-   * Prefills each prompt alone (B = 1, chunkwise form) on the least-loaded worker, samples its first token with
-   * its uniform and adds its row. All or nothing: when any prompt fails, none is added.
+   * Prefills each prompt (chunkwise form; equal lengths on one worker as one batch) on the least-loaded worker,
+   * samples its first token with its uniform and adds its row. All or nothing: when any prompt fails, none is added.
    */
   admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]> {
     return this.exclusive(async () => {
@@ -114,6 +115,10 @@ export class DecodePool implements Decoder {
         groups[w].push(j);
         loads[w]++;
       }
+      // Each worker gets its prompts by length, so it prefills equal lengths as one batch.
+      const rank = new Int32Array(prompts.length);
+      byLength(prompts.map((p) => p.tokens.length)).forEach((j, i) => (rank[j] = i));
+      for (const g of groups) g.sort((a, b) => rank[a] - rank[b]);
       const rowIds = prompts.map(() => this.nextRow++);
       const settled = await Promise.allSettled(
         this.slots.map((slot, w) =>

@@ -9,6 +9,7 @@ import { concatStates, disposeState, gatherState, XlstmModel, type ModelState, t
 import { hostView } from '../core/host/io.ts';
 import { isXlstmError } from '../util/errors.ts';
 import type { FromWorker, PromptJob, ToWorker, WorkerInit } from './decode-protocol.ts';
+import { batchTokens, prefillBatches } from './prefill-batches.ts';
 import { sampleRow } from './sample-row.ts';
 
 const port = parentPort;
@@ -28,21 +29,30 @@ function sample(row: Float32Array, sampling: SamplingParams, uniform: number): {
   return sampleRow(row, sampling, uniform, init.suppressToken);
 }
 
-/** Prefills every prompt alone (B = 1, chunkwise); the rows join only if all of them succeed. */
+/**
+ * Prefills the prompts (chunkwise), consecutive ones of equal length as one batch (the pool sends them sorted by
+ * length); the rows join in message order, and only if all of them succeed.
+ */
 function admit(prompts: readonly PromptJob[]): FromWorker {
   const states: ModelState[] = [];
   const ids = new Int32Array(prompts.length);
   const logprobs = new Float64Array(prompts.length);
+  const lengths = prompts.map((p) => p.tokens.length);
   try {
-    prompts.forEach((p, j) => {
-      const out = tidy(() => model.prefill(tf.tensor2d(p.tokens, [1, p.tokens.length], 'int32')));
+    for (const batch of prefillBatches(prompts.map((_, j) => j), lengths)) {
+      const tokens = batchTokens(batch, (j) => prompts[j].tokens);
+      const out = tidy(() => model.prefill(tf.tensor2d(tokens, [batch.length, lengths[batch[0]]], 'int32')));
       states.push(out.state);
       try {
-        ({ id: ids[j], logprob: logprobs[j] } = sample(readLogits(out.logits), p.sampling, p.uniform));
+        const logits = readLogits(out.logits);
+        const V = logits.length / batch.length;
+        batch.forEach((j, r) => {
+          ({ id: ids[j], logprob: logprobs[j] } = sample(logits.subarray(r * V, (r + 1) * V), prompts[j].sampling, prompts[j].uniform));
+        });
       } finally {
         out.logits.dispose();
       }
-    });
+    }
     const previous = state;
     state = tidy(() => concatStates(previous ? [previous, ...states] : states));
     if (previous) disposeState(previous);

@@ -40,7 +40,7 @@ export interface Decoder {
   readonly size: number;
   /** Set once the decoder is unusable (a worker thread died); every later call rejects with it. */
   readonly failure: XlstmError | null;
-  /** Prefills each prompt alone (B = 1) and samples its first token. All or nothing: a failure adds no row. */
+  /** Prefills each prompt (each on its own tokens only) and samples its first token. All or nothing: a failure adds no row. */
   admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]>;
   /** One token of every live row (`inputs` names each exactly once). After a rejection, retire the rows. */
   step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>>;

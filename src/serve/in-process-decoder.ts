@@ -1,6 +1,6 @@
 /**
  * The decoder on the model in this thread, on whatever backend it runs (webgpu included): prompts are prefilled
- * alone (B = 1) and join the batch with concatStates, every step is ONE batched model.step, and rows leave
+ * (equal lengths batched) and join the batch with concatStates, every step is ONE batched model.step, and rows leave
  * through gatherState; old states are disposed at once.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +10,7 @@ import { greedyTokens } from '../core/gpu/greedy.ts';
 import { hostView } from '../core/host/io.ts';
 import { XlstmError } from '../util/errors.ts';
 import type { Admitted, AdmitRequest, Decoder, RowId, Sampled, StepInput } from './decoder.ts';
+import { batchTokens, byLength, prefillBatches } from './prefill-batches.ts';
 import { sampleRow } from './sample-row.ts';
 
 export class InProcessDecoder implements Decoder {
@@ -31,21 +32,26 @@ export class InProcessDecoder implements Decoder {
     return this.rows.length;
   }
 
+  /** Prefills equal lengths as one batch; the rows join in order of length, all or none. */
   async admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]> {
+    const lengths = prompts.map((p) => p.tokens.length);
+    const order = byLength(lengths);
     const states: ModelState[] = [];
-    const sampled: Sampled[] = [];
+    const sampled = new Array<Sampled>(prompts.length);
     try {
-      for (const p of prompts) {
-        const out = tidy(() => this.model.prefill(tf.tensor2d(Int32Array.from(p.tokens), [1, p.tokens.length], 'int32')));
+      for (const batch of prefillBatches(order, lengths)) {
+        const tokens = batchTokens(batch, (j) => prompts[j].tokens);
+        const out = tidy(() => this.model.prefill(tf.tensor2d(tokens, [batch.length, lengths[batch[0]]], 'int32')));
         states.push(out.state);
-        let row: Float32Array;
+        let logits: Float32Array;
         try {
-          // sync: the prompt's last-position logits, the only read of a prefill.
-          row = (await out.logits.data()) as Float32Array;
+          // sync: the prompts' last-position logits, the only read of a prefill.
+          logits = (await out.logits.data()) as Float32Array;
         } finally {
           out.logits.dispose();
         }
-        sampled.push(sampleRow(row, p.sampling, p.uniform, this.suppressToken));
+        const V = logits.length / batch.length;
+        batch.forEach((j, r) => (sampled[j] = sampleRow(logits.subarray(r * V, (r + 1) * V), prompts[j].sampling, prompts[j].uniform, this.suppressToken)));
       }
       if (states.length === 0) return [];
       const previous = this.state;
@@ -54,11 +60,13 @@ export class InProcessDecoder implements Decoder {
     } finally {
       states.forEach(disposeState);
     }
-    return sampled.map((s) => {
-      const row = this.nextRow++;
-      this.rows.push(row);
-      return { row, ...s };
-    });
+    const rows = new Array<RowId>(prompts.length);
+    // Rows in state order, which is the order of length.
+    for (const j of order) {
+      rows[j] = this.nextRow++;
+      this.rows.push(rows[j]);
+    }
+    return sampled.map((s, j) => ({ row: rows[j], ...s }));
   }
 
   async step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>> {

@@ -247,9 +247,11 @@ export class Scheduler {
   }
 
   /**
-   * Prefills waiting sequences into free rows and hands each its first token. A running batch waits on every
-   * prefill, so its first chunk is one prompt and later chunks (one prompt per decode thread, prefilled side by
-   * side) come only while the time budget lasts. A prompt that fails to prefill ends alone; the batch carries on.
+   * Prefills waiting sequences into free rows and hands each its first token. An idle scheduler admits everything
+   * that fits in one call (the decoder batches equal lengths and spreads prompts over its threads). A running
+   * batch waits on every prefill, so it takes chunks of one prompt per decode thread (prefilled side by side),
+   * the first always and later ones while the time budget lasts. A prompt that fails to prefill ends alone; the
+   * batch carries on.
    */
   private async admit(decoder: Decoder): Promise<void> {
     const { maxActive, observer } = this.options;
@@ -259,7 +261,7 @@ export class Scheduler {
     const leaving: RowId[] = [];
     let chunks = 0;
     while (this.queue.length > 0 && this.active.length < maxActive && (chunks === 0 || performance.now() - started < budgetMs)) {
-      const size = Math.min(running && chunks === 0 ? 1 : decoder.threads, maxActive - this.active.length);
+      const size = Math.min(running ? decoder.threads : this.queue.length, maxActive - this.active.length);
       chunks++;
       const chunk: Sequence[] = [];
       while (chunk.length < size && this.queue.length > 0) {

@@ -24,13 +24,18 @@ import { expectNoTensorLeak, TINY_ONE_LAYER } from '../support/tiny-model.ts';
 const CONFIG: ModelConfig = TINY_ONE_LAYER;
 const STEPS = 20;
 
-/** Who joins when and leaves when (after `retireAt` steps; STEPS means never), so rows move between batches. */
+/**
+ * Who joins when and leaves when (after `retireAt` steps; STEPS means never), so rows move between batches.
+ * Prompts that join together come in no order of length, and some share a length.
+ */
 const SEQUENCES = [
   { admitAt: 0, retireAt: 8, prompt: [1, 2, 3] },
   { admitAt: 0, retireAt: STEPS, prompt: [5] },
   { admitAt: 5, retireAt: 14, prompt: [7, 8, 9, 10, 11] },
   { admitAt: 10, retireAt: STEPS, prompt: [3, 3] },
   { admitAt: 10, retireAt: 12, prompt: [60, 1, 2] },
+  // Joins with a prompt of the same length as the one before last: the two are prefilled as one batch.
+  { admitAt: 10, retireAt: 16, prompt: [9, 8, 7] },
   { admitAt: 17, retireAt: STEPS, prompt: [0, 4, 8, 15, 16, 23, 42] },
 ];
 const SAMPLED: SamplingParams[] = [
