@@ -4,7 +4,9 @@
  * invocation at its best thread setting. Decode is measured on two paths: in process (one thread,
  * argmax on the backend) and, on the cpu and wasm backends, through the serving DecodePool (one
  * worker thread per core, host sampling with log-probabilities); the ratio to the peer takes the
- * better path at each B and names it. Prints a table, writes bench/results/core.json.
+ * better path at each B and names it. On those backends it also times one pool thread's share of B = 64 by phase
+ * (blocks, head, sampling; CPU ms per step; --skip-phases leaves it out). Prints a table, writes
+ * bench/results/core.json.
  * Run it with nothing else on the machine: two jobs on two cores distort both.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { REFERENCE_CONFIG, XlstmModel } from './lib/core-api.ts';
 import { machine } from './lib/machine.ts';
 import { runPeer, type PeerFigures } from './lib/peer.ts';
 import { benchPoolDecode, type DecodeFigure } from './lib/pool-throughput.ts';
+import { benchStepPhases, type StepPhases } from './lib/step-phases.ts';
 import { benchDecode, benchTrain } from './lib/throughput.ts';
 
 const { values } = parseArgs({
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     'skip-peer': { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
     'skip-pool': { type: 'boolean', default: false },
+    'skip-phases': { type: 'boolean', default: false },
     /** Decode threads of the pool; default one per core, as `xlstm serve` uses. */
     'pool-threads': { type: 'string' },
   },
@@ -49,6 +53,15 @@ for (const B of DECODE_BATCHES) {
 }
 
 const poolThreads = Number(values['pool-threads'] ?? os.availableParallelism());
+// One pool thread's share of the largest batch, timed by phase in this thread (CPU time: stable on a busy machine).
+let phases: StepPhases | null = null;
+if (!values['skip-phases']) {
+  phases = benchStepPhases(model, Math.ceil(DECODE_BATCHES[DECODE_BATCHES.length - 1] / poolThreads));
+  if (phases) {
+    const p = phases;
+    console.log(`decode thread phases at ${p.rows} rows: cpu ${p.total.toFixed(1)} ms/step = blocks ${p.blocks.toFixed(1)} + head ${p.head.toFixed(1)} + sampling ${p.sample.toFixed(1)}`);
+  }
+}
 let decodePool: { threads: number; figures: Record<number, DecodeFigure> } | null = null;
 if (!values['skip-pool'] && (backend.name === 'wasm' || backend.name === 'cpu')) {
   const pool = await DecodePool.create({ config: REFERENCE_CONFIG, arrays: model.toArrays(), threads: poolThreads, backend: backend.name });
@@ -111,5 +124,5 @@ const paths = {
   inProcess: 'decode: model.step in this thread, argmax on the backend (as the peer); train: this thread',
   pool: 'decode: DecodePool worker threads (one wasm or cpu backend each), greedy host sampling with log-probabilities, as xlstm serve decodes',
 };
-writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, paths, decode, decodePool, train, peer, rows }, null, 2)}\n`);
+writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, paths, decode, decodePool, phases, train, peer, rows }, null, 2)}\n`);
 console.log(`\nwrote ${values.out}`);

@@ -14,7 +14,7 @@ import type { MlstmForm } from './mlstm/cell.ts';
 import { decodeStepGpu } from './gpu/decode-step.ts';
 import { onWebgpu } from './gpu/device.ts';
 import { cachedPackedWeights, disposePackedWeights, isPacked, packState, PACKED, unpackState } from './gpu/pack.ts';
-import { fusedBlockStep, hasHostKernels } from './host/kernels.ts';
+import { fusedBlockStep, hasHostKernels, normRowsFused } from './host/kernels.ts';
 import { layerNorm } from './ops/norms.ts';
 import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.ts';
 import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
@@ -208,8 +208,7 @@ export class XlstmModel {
       x = out.y;
       return out.state;
     });
-    const xn = layerNorm(x, this.weights.normW, this.weights.normB) as tf.Tensor2D;
-    return { logits: this.head(xn), state: next };
+    return { logits: this.head(normRowsFused(x, this.weights.normW, this.weights.normB)), state: next };
   }
 
   /** The decode step built from tfjs ops, the recurrent form of forward() for T = 1. */

@@ -6,6 +6,7 @@
  */
 import type { Rng } from '../util/rng.ts';
 import { XlstmError } from '../util/errors.ts';
+import { argMaxSimd } from './host/simd/rows.ts';
 
 export interface SamplingParams {
   /** 0 means greedy (argmax). */
@@ -41,8 +42,7 @@ export function sampleToken(
   logZ: number = logSumExp(logits),
 ): { id: number; logprob: number } {
   const V = logits.length;
-  let best = 0;
-  for (let j = 1; j < V; j++) if (logits[j] > logits[best]) best = j;
+  const best = argMax(logits);
   const max = logits[best];
   const u = rng.uniform();
   if (p.temperature === 0) return { id: best, logprob: max - logZ };
@@ -52,6 +52,15 @@ export function sampleToken(
   if (p.topP < 1) ids = ids ? nucleusOf(logits, ids, max, invT, p.topP) : nucleusAll(logits, max, invT, p.topP);
   const id = ids ? drawFrom(logits, ids, max, invT, u) : drawAll(logits, max, invT, u);
   return { id, logprob: logits[id] - logZ };
+}
+
+/** The first index of the largest logit (NaN never wins unless it stands at 0), four lanes at a time where SIMD runs. */
+function argMax(logits: Float32Array): number {
+  const simd = argMaxSimd(logits);
+  if (simd !== null) return simd;
+  let best = 0;
+  for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+  return best;
 }
 
 /** log(sum(exp(logits))), stabilised by the maximum. */

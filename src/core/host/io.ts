@@ -14,6 +14,10 @@ export interface HostIO {
   free(t: TensorInfo): void;
   /** a [M, K] x b [K, N] -> [M, N] */
   matMul(a: TensorInfo, b: TensorInfo): TensorInfo;
+  /** The wasm backend's heap, where SIMD kernels can work on tensors in place; null on cpu. */
+  readonly heap: WebAssembly.Memory | null;
+  /** A float32 tensor's byte offset in `heap` (wasm only). */
+  addr(t: TensorInfo): number;
 }
 
 interface CpuLike {
@@ -23,6 +27,8 @@ interface CpuLike {
 }
 
 interface WasmLike {
+  wasm: { asm?: { memory?: unknown } };
+  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   disposeData(id: tf.DataId, force?: boolean): boolean;
@@ -51,11 +57,15 @@ function makeHostIO(backendName: string, backend: tf.KernelBackend): HostIO {
   const matMul = matMulVia(backendName, backend);
   if (backendName === 'wasm') {
     const w = backend as unknown as WasmLike;
+    const memory = w.wasm.asm?.memory;
     return {
       view: (t) => w.typedArrayFromHeap(t),
       alloc: (shape) => w.makeOutput(shape, 'float32'),
       free: (t) => void w.disposeData(t.dataId, true),
       matMul,
+      // A shared (threaded) heap is left to the JavaScript kernels.
+      heap: memory instanceof WebAssembly.Memory && memory.buffer instanceof ArrayBuffer ? memory : null,
+      addr: (t) => w.dataIdMap.get(t.dataId).memoryOffset,
     };
   }
   const c = backend as unknown as CpuLike;
@@ -64,6 +74,10 @@ function makeHostIO(backendName: string, backend: tf.KernelBackend): HostIO {
     alloc: (shape) => c.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((a, b) => a * b, 1))),
     free: (t) => void c.disposeData(t.dataId, true),
     matMul,
+    heap: null,
+    addr: () => {
+      throw new Error('host kernels: the cpu backend has no heap addresses');
+    },
   };
 }
 

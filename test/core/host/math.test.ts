@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { erf, expNonPositive, logSigmoid, logSumExpRow, sigmoid } from '../../../src/core/host/math.ts';
+import { erf, expClamped, expNonPositive, logSigmoid, logSumExpRow, logSumExpRowJs, sigmoid, silu, tanh } from '../../../src/core/host/math.ts';
 import { logSumExp } from '../../../src/core/sampling.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
@@ -21,19 +21,61 @@ describe('expNonPositive', () => {
 });
 
 describe('logSumExpRow', () => {
-  it('agrees with the exact log-sum-exp of core/sampling to 1e-14 on rows of mixed spread', () => {
-    const rng = new Rng(5);
-    for (const spread of [0.1, 3, 30, 200]) {
-      const row = Float32Array.from({ length: 5000 }, () => rng.normal() * spread);
+  const rng = new Rng(5);
+  // Lengths around multiples of four put the maximum in the SIMD body and in the scalar tail.
+  const row = (n: number, spread: number) => Float32Array.from({ length: n }, () => rng.normal() * spread);
+  const rows = [1, 2, 3, 4, 5, 7, 8, 9, 5001, 50258].flatMap((n) => [0.1, 3, 30, 200].map((spread) => row(n, spread)));
+
+  it('agrees with the exact log-sum-exp of core/sampling to 1e-7 (float32 exp, float64 sums) on rows of mixed spread and length', () => {
+    for (const row of rows) {
       const exact = logSumExp(row);
-      expect(Math.abs(logSumExpRow(row) - exact)).toBeLessThan(1e-14 * Math.max(1, Math.abs(exact)));
+      expect(Math.abs(logSumExpRow(row) - exact), `length ${row.length}`).toBeLessThan(1e-7 * Math.max(1, Math.abs(exact)));
+    }
+  });
+
+  it('without SIMD agrees to 1e-14', () => {
+    for (const row of rows) {
+      const exact = logSumExp(row);
+      expect(Math.abs(logSumExpRowJs(row) - exact)).toBeLessThan(1e-14 * Math.max(1, Math.abs(exact)));
     }
   });
 
   it('leaves out -Infinity entries (a suppressed token) and gives -Infinity for a row without mass', () => {
-    const row = Float32Array.from([0.5, -Infinity, 2, -1]);
-    expect(logSumExpRow(row)).toBeCloseTo(Math.log(Math.exp(0.5) + Math.exp(2) + Math.exp(-1)), 14);
-    expect(logSumExpRow(Float32Array.from([-Infinity, -Infinity]))).toBe(-Infinity);
+    const row = Float32Array.from([0.5, -Infinity, 2, -1, 1.5, -Infinity]);
+    const want = Math.log(Math.exp(0.5) + Math.exp(2) + Math.exp(-1) + Math.exp(1.5));
+    expect(Math.abs(logSumExpRow(row) - want)).toBeLessThan(1e-7);
+    expect(Math.abs(logSumExpRowJs(row) - want)).toBeLessThan(1e-14);
+    for (const f of [logSumExpRow, logSumExpRowJs]) {
+      expect(f(Float32Array.from([-Infinity, -Infinity, -Infinity, -Infinity, -Infinity]))).toBe(-Infinity);
+      expect(f(new Float32Array(0))).toBe(-Infinity);
+    }
+  });
+});
+
+describe('expClamped', () => {
+  it('matches Math.exp within 3e-15 relative where activations live, 3e-14 out to the normal range, and gives 0, Infinity and NaN at the ends', () => {
+    let near = 0;
+    let far = 0;
+    for (let x = -708; x <= 709; x += 0.0137) {
+      const rel = Math.abs(expClamped(x) - Math.exp(x)) / Math.exp(x);
+      if (Math.abs(x) <= 40) near = Math.max(near, rel);
+      else far = Math.max(far, rel);
+    }
+    expect(near).toBeLessThan(3e-15);
+    expect(far).toBeLessThan(3e-14);
+    expect([expClamped(0), expClamped(-800), expClamped(-Infinity), expClamped(710), expClamped(Infinity)]).toEqual([1, 0, 0, Infinity, Infinity]);
+    expect(expClamped(NaN)).toBeNaN();
+  });
+});
+
+describe('tanh and silu', () => {
+  it('match Math.tanh to 4e-16 absolute and x / (1 + e^-x) to 2e-15 relative', () => {
+    for (let x = -30; x <= 30; x += 0.0071) {
+      expect(Math.abs(tanh(x) - Math.tanh(x))).toBeLessThan(4e-16);
+      const s = x / (1 + Math.exp(-x));
+      expect(Math.abs(silu(x) - s)).toBeLessThanOrEqual(2e-15 * Math.abs(s));
+    }
+    expect([tanh(400), tanh(-400), silu(800), silu(-800)]).toEqual([1, -1, 800, -0]);
   });
 });
 

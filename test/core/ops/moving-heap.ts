@@ -37,6 +37,11 @@ export function movingHeap(): MovingHeap {
     view,
     alloc,
     free: (t) => void store.delete(t.dataId as object),
+    // No wasm heap: kernels take their JavaScript paths.
+    heap: null,
+    addr: () => {
+      throw new Error('moving heap: no heap addresses');
+    },
     matMul: (a, b) => {
       const [M, K] = a.shape;
       const N = b.shape[1];
