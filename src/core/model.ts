@@ -15,6 +15,8 @@ import { decodeStepGpu } from './gpu/decode-step.ts';
 import { onWebgpu } from './gpu/device.ts';
 import { cachedPackedWeights, disposePackedWeights, isPacked, packState, PACKED, unpackState } from './gpu/pack.ts';
 import { fusedBlockStep, hasHostKernels, normRowsFused } from './host/kernels.ts';
+import { hostModelStep, hostStepAvailable, hostStepWeights } from './host/model-step.ts';
+import { disposeStepWeights } from './host/step-weights.ts';
 import { layerNorm } from './ops/norms.ts';
 import { slstmBlock, slstmInitState, type SlstmBlockState } from './slstm/block.ts';
 import { stateBytesPerRow, type BlockState, type ModelState } from './state.ts';
@@ -178,13 +180,28 @@ export class XlstmModel {
   }
 
   /**
-   * One token per row: tokens [B] int32 -> logits [B, V] and the next state. On the host
-   * backends each block runs as one fused kernel; on webgpu the whole step is one WGSL
-   * dispatch; elsewhere it runs as the same ops as forward().
+   * One token per row: tokens [B] int32 -> logits [B, V] and the next state. On wasm (with SIMD)
+   * all blocks run as one kernel; on the cpu backend each block runs as one fused kernel; on
+   * webgpu the whole step is one WGSL dispatch; elsewhere it runs as the same ops as forward().
    */
   step(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    if (hostStepAvailable(this.dims)) return this.hostStep(tokens, state);
     if (hasHostKernels()) return this.fusedStep(tokens, state);
     return onWebgpu() ? this.gpuStep(tokens, state) : this.opStep(tokens, state);
+  }
+
+  /** The decode step as one wasm kernel for all blocks (host/model-step.ts) plus the head. */
+  hostStep(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    const out = this.hostStepHidden(tokens, state);
+    return { logits: this.head(out.x), state: out.state };
+  }
+
+  /** hostStep without the head: the final-normed hidden rows x [B, d] and the next (packed) state. */
+  hostStepHidden(tokens: tf.Tensor1D, state: ModelState): { x: tf.Tensor2D; state: ModelState } {
+    this.checkTokens(tokens);
+    const packed = packState(state, this.dims)[0][PACKED] as tf.Tensor2D;
+    const out = hostModelStep(this.dims, tokens, this.weights.embedding, hostStepWeights(this.weights, this.dims), packed);
+    return { x: out.x, state: [{ [PACKED]: out.state }] };
   }
 
   /**
@@ -202,13 +219,14 @@ export class XlstmModel {
   /** The decode step through the fused block kernels (host/kernels.ts). */
   fusedStep(tokens: tf.Tensor1D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
     this.checkTokens(tokens);
+    if (isPacked(state)) state = unpackState(state, this.dims);
     let x = tf.gather(this.weights.embedding, tokens) as tf.Tensor2D; // [B, d]
     const next = this.weights.blocks.map((w, i) => {
       const out = fusedBlockStep(x, w, this.dims, state[i]);
       x = out.y;
       return out.state;
     });
-    return { logits: this.head(normRowsFused(x, this.weights.normW, this.weights.normB)), state: next };
+    return { logits: this.head(normRowsFused(x, this.weights.normW, this.weights.normB)), state: this.stateForm(next) };
   }
 
   /** The decode step built from tfjs ops, the recurrent form of forward() for T = 1. */
@@ -225,9 +243,12 @@ export class XlstmModel {
     );
   }
 
-  /** States leave the model in one form per backend, so that batches can be concatenated: packed on webgpu. */
+  /**
+   * States leave the model in one form per backend, so that batches can be concatenated: packed (one row per
+   * sequence) where the step runs as one kernel, on webgpu and on wasm; per-block records elsewhere.
+   */
   private stateForm(state: ModelState): ModelState {
-    return onWebgpu() ? packState(state, this.dims) : state;
+    return onWebgpu() || hostStepAvailable(this.dims) ? packState(state, this.dims) : state;
   }
 
   /** Parameters, counting a tied head once. */
@@ -242,6 +263,7 @@ export class XlstmModel {
   dispose(): void {
     this.tiedHeadT?.dispose();
     disposePackedWeights(this.weights);
+    disposeStepWeights(this.weights);
     for (const [, t] of weightEntries(this.weights)) t.dispose();
   }
 
