@@ -6,7 +6,9 @@
  * worker thread per core, host sampling with log-probabilities); the ratio to the peer takes the
  * better path at each B and names it. On those backends it also times one pool thread's share of B = 64 by phase
  * (blocks, head, sampling; CPU ms per step; --skip-phases leaves it out). Prints a table, writes
- * bench/results/core.json.
+ * bench/results/core.json. Then the performance issue's other figures: the B = 64 decode against the roofline (the
+ * matMul rate on the model's shapes with every core busy, over 2 x non-embedding parameters per token), a 512-token
+ * prefill against stepping it, and RSS/tf.memory() before and after 10,000 decode steps with the state bytes.
  * Run it with nothing else on the machine: two jobs on two cores distort both.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,9 @@ import { REFERENCE_CONFIG, XlstmModel } from './lib/core-api.ts';
 import { machine } from './lib/machine.ts';
 import { runPeer, type PeerFigures } from './lib/peer.ts';
 import { benchPoolDecode, type DecodeFigure } from './lib/pool-throughput.ts';
+import { measureGrowth } from './lib/growth.ts';
+import { measurePrefillRatio } from './lib/prefill-ratio.ts';
+import { measureRoofline, type Roofline } from './lib/roofline.ts';
 import { benchStepPhases, type StepPhases } from './lib/step-phases.ts';
 import { benchDecode, benchTrain } from './lib/throughput.ts';
 
@@ -28,6 +33,8 @@ const { values } = parseArgs({
     'skip-train': { type: 'boolean', default: false },
     'skip-pool': { type: 'boolean', default: false },
     'skip-phases': { type: 'boolean', default: false },
+    /** Decode steps of the memory check (the issue asks for 10,000). */
+    'growth-steps': { type: 'string', default: '10000' },
     /** Decode threads of the pool; default one per core, as `xlstm serve` uses. */
     'pool-threads': { type: 'string' },
   },
@@ -76,6 +83,25 @@ if (!values['skip-pool'] && (backend.name === 'wasm' || backend.name === 'cpu'))
   }
 }
 
+// The issue's other targets: B = 64 decode against the matMul roofline, prefill against stepping, flat memory.
+let roofline: Roofline | null = null;
+if (backend.name === 'wasm' || backend.name === 'cpu') {
+  roofline = await measureRoofline(model, backend.name, poolThreads, Math.ceil(DECODE_BATCHES[DECODE_BATCHES.length - 1] / poolThreads));
+  console.log(
+    `roofline: matMul ${roofline.gflops.toFixed(1)} GFLOP/s on the model's shapes (${roofline.threads} threads x ${roofline.rowsPerThread} rows: ` +
+      `${roofline.gflopsPerThread.map((g) => g.toFixed(1)).join(' + ')}) / ${(roofline.flopPerToken / 1e6).toFixed(2)} MFLOP per token ` +
+      `(2 x ${roofline.nonEmbeddingParameters.toLocaleString('en')} non-embedding parameters) = ${roofline.tokensPerS.toFixed(0)} tokens/s`,
+  );
+}
+const prefill = await measurePrefillRatio(model);
+console.log(`prefill of ${prefill.tokens} tokens: ${prefill.prefillMs.toFixed(0)} ms; stepped one by one: ${prefill.steppedMs.toFixed(0)} ms; prefill ${prefill.speedup.toFixed(2)}x faster`);
+const growth = measureGrowth(model, 1, Number(values['growth-steps']));
+console.log(
+  `memory over ${growth.steps.toLocaleString('en')} decode steps (B = ${growth.rows}): RSS ${growth.before.rssMB.toFixed(1)} -> ${growth.after.rssMB.toFixed(1)} MB ` +
+    `(${(100 * growth.rssGrowth).toFixed(2)}%), tensors ${growth.before.tensors} -> ${growth.after.tensors}, tf ${growth.before.tfMB.toFixed(2)} -> ${growth.after.tfMB.toFixed(2)} MB: ` +
+    `${growth.flat ? 'flat' : 'GROWS'}; state ${growth.stateBytesPerSequence.toLocaleString('en')} bytes per sequence`,
+);
+
 const train: Record<number, { sPerStep: number; tokensPerS: number; lastLoss: number }> = {};
 if (!values['skip-train']) {
   for (const T of TRAIN_LENGTHS) {
@@ -112,6 +138,8 @@ for (const T of Object.keys(train).map(Number)) {
   rows.push({ figure: `train B=8 T=${T}`, path: IN_PROCESS, ours: train[T].tokensPerS, peer: peer?.train[T] ?? null, ratio: ratio(train[T].tokensPerS, peer?.train[T]) });
 }
 const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '-');
+const b64 = rows.find((r) => r.figure === `decode B=${DECODE_BATCHES[DECODE_BATCHES.length - 1]}`)?.ours as number | undefined;
+const ofRoofline = roofline && b64 ? b64 / roofline.tokensPerS : null;
 console.log(`\n${'figure'.padEnd(18)}${'in-process'.padStart(12)}${POOL.padStart(18)}${'ours (best)'.padStart(13)}  ${'path'.padEnd(22)}${'peer'.padStart(10)}${'ratio'.padStart(8)}   (tokens/s)`);
 for (const r of rows) {
   const inProcess = r.inProcess ?? r.ours;
@@ -124,5 +152,10 @@ const paths = {
   inProcess: 'decode: model.step in this thread, argmax on the backend (as the peer); train: this thread',
   pool: 'decode: DecodePool worker threads (one wasm or cpu backend each), greedy host sampling with log-probabilities, as xlstm serve decodes',
 };
-writeFileSync(values.out, `${JSON.stringify({ machine: machine(), backend, paths, decode, decodePool, phases, train, peer, rows }, null, 2)}\n`);
+if (ofRoofline !== null) console.log(`decode B=${DECODE_BATCHES[DECODE_BATCHES.length - 1]} is ${(100 * ofRoofline).toFixed(1)}% of the roofline (target 50%)`);
+console.log(`prefill ${prefill.speedup.toFixed(2)}x faster than stepping (target 10x); memory ${growth.flat ? 'flat' : 'grows'}`);
+writeFileSync(
+  values.out,
+  `${JSON.stringify({ machine: machine(), backend, paths, decode, decodePool, phases, roofline, ofRoofline, prefill, growth, train, peer, rows }, null, 2)}\n`,
+);
 console.log(`\nwrote ${values.out}`);

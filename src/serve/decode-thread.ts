@@ -2,8 +2,9 @@
  * One DecodePool worker thread and its calls in flight: each call is answered by its id, and the thread's
  * death rejects every call still waiting.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { XlstmError, type ErrorCode } from '../util/errors.ts';
+import { typeScriptWorker } from '../util/ts-worker.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './decode-protocol.ts';
 
 interface Pending {
@@ -11,16 +12,7 @@ interface Pending {
   reject(error: Error): void;
 }
 
-const ENTRY = new URL('./decode-worker.ts', import.meta.url).href;
-
-/**
- * Node 20 ignores `--import` in a worker's execArgv, so each thread registers tsx itself before loading the
- * TypeScript entry; tsx is resolved from this file, so any working directory works.
- */
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => {
-  register();
-  return import(${JSON.stringify(ENTRY)});
-});`;
+const ENTRY = new URL('./decode-worker.ts', import.meta.url);
 
 /** The start-up's call id: the worker answers it with 'ready' once its backend and model are built. */
 const READY = 0;
@@ -40,7 +32,7 @@ export class DecodeThread {
     init: WorkerInit,
     onDeath: (exitCode: number, lastError: string | null) => Error,
   ) {
-    this.worker = new Worker(BOOTSTRAP, { eval: true, workerData: init, name: `xlstm-decode-${index}` });
+    this.worker = typeScriptWorker(ENTRY, { workerData: init, name: `xlstm-decode-${index}` });
     this.ready = this.await(READY);
     this.worker.on('message', (message: FromWorker) => {
       const id = message.type === 'ready' ? READY : message.id;

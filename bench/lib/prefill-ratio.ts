@@ -1,0 +1,54 @@
+/** A 512-token prompt (B = 1) through prefill against the same tokens stepped one at a time, as generation would. */
+import * as tf from '@tensorflow/tfjs-core';
+import { disposeState, keepState, Rng, type ModelState, type XlstmModel } from './core-api.ts';
+
+export interface PrefillRatio {
+  readonly tokens: number;
+  readonly prefillMs: number;
+  readonly steppedMs: number;
+  /** stepped / prefill */
+  readonly speedup: number;
+}
+
+export async function measurePrefillRatio(model: XlstmModel, tokens = 512): Promise<PrefillRatio> {
+  const rng = new Rng(512);
+  const ids = Int32Array.from({ length: tokens }, () => rng.int(model.dims.V));
+  const prefill = async () => {
+    const t0 = performance.now();
+    const out = tf.tidy(() => model.prefill(tf.tensor2d(ids, [1, tokens], 'int32')) as unknown as tf.TensorContainer) as unknown as {
+      logits: tf.Tensor;
+      state: ModelState;
+    };
+    await out.logits.data();
+    const ms = performance.now() - t0;
+    out.logits.dispose();
+    disposeState(out.state);
+    return ms;
+  };
+  const stepped = async () => {
+    const t0 = performance.now();
+    let state: ModelState = keepState(tf.tidy(() => model.initState(1)));
+    let last: tf.Tensor | null = null;
+    for (let t = 0; t < tokens; t++) {
+      const out = tf.tidy(() => {
+        const r = model.step(tf.tensor1d([ids[t]], 'int32'), state);
+        return { logits: r.logits, state: keepState(r.state) };
+      });
+      disposeState(state);
+      last?.dispose();
+      state = out.state;
+      last = out.logits;
+    }
+    await last?.data();
+    const ms = performance.now() - t0;
+    last?.dispose();
+    disposeState(state);
+    return ms;
+  };
+  // Untimed first runs: kernels compiled, buffers grown.
+  await prefill();
+  await stepped();
+  const prefillMs = Math.min(await prefill(), await prefill());
+  const steppedMs = await stepped();
+  return { tokens, prefillMs, steppedMs, speedup: steppedMs / prefillMs };
+}
