@@ -15,6 +15,7 @@ import { decodeStepGpu } from './gpu/decode-step.ts';
 import { onWebgpu } from './gpu/device.ts';
 import { cachedPackedWeights, disposePackedWeights, isPacked, packState, PACKED, unpackState } from './gpu/pack.ts';
 import { fusedBlockStep, hasHostKernels, normRowsFused } from './host/kernels.ts';
+import { hostModelPrefill } from './host/model-prefill.ts';
 import { hostModelStep, hostStepAvailable, hostStepWeights } from './host/model-step.ts';
 import { disposeStepWeights } from './host/step-weights.ts';
 import { layerNorm } from './ops/norms.ts';
@@ -169,14 +170,26 @@ export class XlstmModel {
   }
 
   /**
-   * Consumes whole prompts in the parallel form and projects only the last position:
-   * tokens [B, T] -> logits [B, V] and the state after the prompt.
+   * Consumes whole prompts and projects only the last position: tokens [B, T] -> logits [B, V] and the state
+   * after the prompt. On wasm (with SIMD) and no `form` asked for, the whole prompt runs as one kernel in the
+   * recurrent form (host/model-prefill.ts): bit for bit what stepping the tokens gives. Elsewhere, or when a
+   * form is named, in that mLSTM form (default chunkwise).
    */
-  prefill(tokens: tf.Tensor2D, state?: ModelState, form: FormName = 'chunkwise'): { logits: tf.Tensor2D; state: ModelState } {
+  prefill(tokens: tf.Tensor2D, state?: ModelState, form?: FormName): { logits: tf.Tensor2D; state: ModelState } {
     const [B, T] = tokens.shape;
+    if (form === undefined && T > 0 && hostStepAvailable(this.dims)) return this.hostPrefill(tokens, state ?? tf.tidy(() => this.initState(B)));
+    form ??= 'chunkwise';
     const out = this.hidden(tokens, form, state ?? null, true);
     const last = tf.reshape(tf.slice(out.x, [0, T - 1, 0], [B, 1, this.dims.d]), [B, this.dims.d]) as tf.Tensor2D;
     return { logits: this.head(last), state: this.stateForm(out.state as ModelState) };
+  }
+
+  /** The prompt as one wasm kernel for all blocks and positions (host/model-prefill.ts) plus the head of the last position. */
+  hostPrefill(tokens: tf.Tensor2D, state: ModelState): { logits: tf.Tensor2D; state: ModelState } {
+    this.checkTokens(tokens);
+    const packed = packState(state, this.dims)[0][PACKED] as tf.Tensor2D;
+    const out = hostModelPrefill(this.dims, tokens, this.weights.embedding, hostStepWeights(this.weights, this.dims), packed);
+    return { logits: this.head(out.x), state: [{ [PACKED]: out.state }] };
   }
 
   /**

@@ -22,8 +22,8 @@ import { cachedStepWeights, pad4, stepWeightLayout, type Offsets, type StepWeigh
 const KERNEL = 'XlstmModelStep';
 const NORM_EXP_CAP = 80;
 
-/** Everything about a model's widths that the step needs, computed once per model shape. */
-interface Plan {
+/** Everything about a model's widths that the step (and the prefill) needs, computed once per model shape. */
+export interface Plan {
   readonly dims: Dims;
   readonly weights: StepWeightLayout;
   /** each block's first float in a state row, and its segments' offsets from there */
@@ -35,7 +35,7 @@ interface Plan {
 const plans = new Map<string, Plan>();
 const keys = new WeakMap<Dims, string>();
 
-function planKey(dims: Dims): string {
+export function planKey(dims: Dims): string {
   let key = keys.get(dims);
   if (key === undefined) {
     key = JSON.stringify(dims);
@@ -44,7 +44,7 @@ function planKey(dims: Dims): string {
   return key;
 }
 
-function planFor(dims: Dims): Plan {
+export function planFor(dims: Dims): Plan {
   const key = planKey(dims);
   let plan = plans.get(key);
   if (!plan) {
@@ -56,13 +56,18 @@ function planFor(dims: Dims): Plan {
   return plan;
 }
 
-interface StepKernels {
+/** The plan planKey named, if planFor has made it. */
+export function planByKey(key: string): Plan | undefined {
+  return plans.get(key);
+}
+
+export interface StepKernels {
   readonly mm: Kernels;
   readonly m: Kernels;
   readonly s: Kernels;
 }
 
-function kernelsFor(heap: WebAssembly.Memory, dims: Dims): StepKernels | null {
+export function kernelsFor(heap: WebAssembly.Memory, dims: Dims): StepKernels | null {
   const { d, nh, dh, dm, P, k } = dims;
   const mm = matmulKernels(heap);
   const m = mlstmKernels(heap, { d, nh, dh, dm, k });
@@ -101,7 +106,7 @@ export function hostModelStep(
 /** Activation scratch of B rows, kept per backend and grown on demand (stale contents: written before read). */
 const scratchByIO = new WeakMap<HostIO, { info: tf.TensorInfo; floats: number }>();
 
-function scratchAddr(io: HostIO, floats: number): number {
+export function scratchAddr(io: HostIO, floats: number): number {
   let s = scratchByIO.get(io);
   if (!s || s.floats < floats) {
     if (s) io.free(s.info);
@@ -228,7 +233,7 @@ function mlstmBlock(
  * One row's mLSTM gates in float64 (as mlstm-step.ts gateRows): the stabiliser m' into the new state, and
  * [i', f', exp(min(-m', 80))] per head into `gates`. All arguments are float indices into F.
  */
-function gateRow(F: Float32Array, cc: number, bC: number, m: number, mOut: number, gates: number, nh: number, H: number): void {
+export function gateRow(F: Float32Array, cc: number, bC: number, m: number, mOut: number, gates: number, nh: number, H: number): void {
   for (let j = 0; j < nh; j++) {
     const ig = F[cc + 2 * H + j] + F[bC + 2 * H + j];
     const logf = logSigmoid(F[cc + 2 * H + nh + j] + F[bC + 2 * H + nh + j]);
