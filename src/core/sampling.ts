@@ -1,12 +1,16 @@
 /**
  * Next-token choice from one row of logits: greedy, temperature, top-k, top-p, with the caller's
  * seeded Rng (one per sequence, so batching never changes what a sequence draws). Each call draws
- * exactly one uniform. Nothing sorts the whole vocabulary: top-k keeps a size-k heap, top-p
- * without top-k sorts only the buckets of log-weight that the nucleus reaches.
+ * exactly one uniform. Nothing sorts the whole vocabulary. Where WebAssembly SIMD runs, a few SIMD
+ * passes over a copy of the row decide and draw (host/simd/sample-simd.ts, float32 weights); elsewhere
+ * the same rules run in float64 JavaScript here: top-k keeps a size-k heap, top-p without top-k sorts
+ * only the buckets of log-weight that the nucleus reaches.
  */
 import type { Rng } from '../util/rng.ts';
 import { XlstmError } from '../util/errors.ts';
-import { argMaxSimd } from './host/simd/rows.ts';
+import { logSumExpRowJs } from './host/math.ts';
+import { drawFrom, listOf, nucleusOf } from './host/simd/kept-lists.ts';
+import { keptIdsSimd, sampleTokenSimd } from './host/simd/sample-simd.ts';
 
 export interface SamplingParams {
   /** 0 means greedy (argmax). */
@@ -31,39 +35,68 @@ export function validateSampling(p: SamplingParams): void {
 /**
  * Picks a token from logits [V]. The kept set is the top-k tokens (ties broken by lower id), then
  * the smallest prefix of them by descending weight whose mass reaches topP (tokens tied with the
- * last one kept stay in); the draw walks the kept set in id order. `logprob` is the token's
- * log-probability under the model (softmax of the raw logits), whatever the settings; pass
- * `logZ` (the row's logsumexp, e.g. computed batched on the device) to skip a pass of V exps.
+ * last one kept stay in); the draw walks the kept set in id order. -Infinity logits are never drawn.
+ * `logprob` is the token's log-probability under the model (softmax of the raw logits), whatever the
+ * settings, with `logZ` the row's logsumexp: pass it when known (e.g. computed batched on the device);
+ * otherwise it is computed as host/math.ts logSumExpRow computes it, in the same passes as the draw.
  */
 export function sampleToken(
   logits: Float32Array,
   p: SamplingParams,
   rng: Pick<Rng, 'uniform'>,
-  logZ: number = logSumExp(logits),
+  logZ?: number,
 ): { id: number; logprob: number } {
-  const V = logits.length;
-  const best = argMax(logits);
-  const max = logits[best];
   const u = rng.uniform();
-  if (p.temperature === 0) return { id: best, logprob: max - logZ };
-
-  const invT = 1 / p.temperature;
-  let ids = p.topK > 0 && p.topK < V ? topKIds(logits, p.topK) : null;
-  if (p.topP < 1) ids = ids ? nucleusOf(logits, ids, max, invT, p.topP) : nucleusAll(logits, max, invT, p.topP);
-  const id = ids ? drawFrom(logits, ids, max, invT, u) : drawAll(logits, max, invT, u);
-  return { id, logprob: logits[id] - logZ };
+  return sampleTokenSimd(logits, p, u, logZ) ?? sampleTokenScalar(logits, p, u, logZ);
 }
 
-/** The first index of the largest logit (NaN never wins unless it stands at 0), four lanes at a time where SIMD runs. */
+/** The ids sampleToken may draw from under p (its kept set), in id order: the argmax alone when greedy. */
+export function keptIds(logits: Float32Array, p: SamplingParams): Int32Array {
+  return keptIdsSimd(logits, p) ?? keptIdsScalar(logits, p);
+}
+
+/**
+ * sampleToken in float64 JavaScript with its uniform u, for runtimes without WebAssembly SIMD (exported so
+ * that tests check it on runtimes with SIMD too).
+ */
+export function sampleTokenScalar(logits: Float32Array, p: SamplingParams, u: number, logZ?: number): { id: number; logprob: number } {
+  const best = argMax(logits);
+  const max = logits[best];
+  const Z = logZ ?? logSumExpRowJs(logits);
+  if (p.temperature === 0 || !(max > -Infinity)) return { id: best, logprob: max - Z };
+  const invT = Math.min(1 / p.temperature, MAX_INV_T);
+  const ids = keptList(logits, p, max, invT);
+  const id = ids ? drawFrom(listOf(logits, ids), max, invT, u) : drawAll(logits, max, invT, u);
+  return { id, logprob: logits[id] - Z };
+}
+
+/** keptIds in float64 JavaScript (see sampleTokenScalar). */
+export function keptIdsScalar(logits: Float32Array, p: SamplingParams): Int32Array {
+  const best = argMax(logits);
+  const max = logits[best];
+  if (p.temperature === 0 || !(max > -Infinity)) return Int32Array.of(best);
+  return keptList(logits, p, max, Math.min(1 / p.temperature, MAX_INV_T)) ?? Int32Array.from({ length: logits.length }, (_, j) => j);
+}
+
+/** The largest 1/temperature: (l - max) invT stays finite or -Infinity, never NaN. */
+const MAX_INV_T = 1e300;
+
+/** The kept ids when top-k or top-p limits them, else null (every id). */
+function keptList(logits: Float32Array, p: SamplingParams, max: number, invT: number): Int32Array | null {
+  const V = logits.length;
+  let ids = p.topK > 0 && p.topK < V ? topKIds(logits, p.topK) : null;
+  if (p.topP < 1) ids = ids ? nucleusOf(listOf(logits, ids), max, invT, p.topP).ids : nucleusAll(logits, max, invT, p.topP);
+  return ids;
+}
+
+/** The first index of the largest logit (NaN never wins unless it stands at 0). */
 function argMax(logits: Float32Array): number {
-  const simd = argMaxSimd(logits);
-  if (simd !== null) return simd;
   let best = 0;
   for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
   return best;
 }
 
-/** log(sum(exp(logits))), stabilised by the maximum. */
+/** log(sum(exp(logits))), stabilised by the maximum, in float64 with Math.exp: a reference for the faster forms. */
 export function logSumExp(logits: Float32Array): number {
   let max = -Infinity;
   for (let j = 0; j < logits.length; j++) if (logits[j] > max) max = logits[j];
@@ -105,23 +138,6 @@ function topKIds(logits: Float32Array, k: number): Int32Array {
   return heap.sort();
 }
 
-/** The nucleus within given candidate ids: sort them by weight, keep the prefix reaching topP. */
-function nucleusOf(logits: Float32Array, ids: Int32Array, max: number, invT: number, topP: number): Int32Array {
-  const order = Array.from(ids).sort((a, b) => logits[b] - logits[a] || a - b);
-  let total = 0;
-  for (const j of order) total += Math.exp((logits[j] - max) * invT);
-  let mass = 0;
-  let cut = order.length;
-  for (let n = 0; n < order.length; n++) {
-    mass += Math.exp((logits[order[n]] - max) * invT);
-    if (mass >= topP * total) {
-      cut = n + 1;
-      while (cut < order.length && logits[order[cut]] === logits[order[n]]) cut++;
-      break;
-    }
-  }
-  return Int32Array.from(order.slice(0, cut)).sort();
-}
 
 /** Buckets of 1/4 nat of tempered log-weight below the maximum; the last catches the tail. */
 const BUCKETS = 256;
@@ -162,18 +178,6 @@ function nucleusAll(logits: Float32Array, max: number, invT: number, topP: numbe
     }
   }
   return Int32Array.from(order.slice(0, cut)).sort();
-}
-
-/** Inverse CDF over the kept ids in id order. */
-function drawFrom(logits: Float32Array, ids: Int32Array, max: number, invT: number, u: number): number {
-  let total = 0;
-  for (const j of ids) total += Math.exp((logits[j] - max) * invT);
-  let left = u * total;
-  for (const j of ids) {
-    left -= Math.exp((logits[j] - max) * invT);
-    if (left < 0) return j;
-  }
-  return ids[ids.length - 1];
 }
 
 /** Inverse CDF over the whole vocabulary in id order. */

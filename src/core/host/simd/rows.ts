@@ -32,8 +32,39 @@ function rowMax(): Fn {
   return f;
 }
 
+/** Byte lanes that bring a vector's upper two floats down, where f64x2.promote reads them. */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/**
+ * Adds the four float32 lanes of e into the float64 accumulators lo (lanes 0, 1) and hi (lanes 2, 3), as rowExpSum
+ * does: the sampler's passes use the same code so that their sum, and so their log-probabilities, equal
+ * log-sum-exp's bit for bit.
+ */
+export const expSumStep = (lo: number, hi: number, e: number): Code => [
+  ...set(lo, f64x2Add(get(lo), f64x2Promote(get(e)))),
+  ...set(hi, f64x2Add(get(hi), f64x2Promote(shuffle(get(e), get(e), HIGH_HALF)))),
+];
+
+/** Promotes e's lanes 0, 1 into p1 and 2, 3 into p2: expSumStep's halves, kept when a second sum adds them too. */
+export const expSumHalves = (e: number, p1: number, p2: number): Code => [
+  ...set(p1, f64x2Promote(get(e))),
+  ...set(p2, f64x2Promote(shuffle(get(e), get(e), HIGH_HALF))),
+];
+
+/** lo += p1 and hi += p2: with expSumHalves, the same additions as expSumStep. */
+export const expSumAdd = (lo: number, hi: number, p1: number, p2: number): Code => [
+  ...set(lo, f64x2Add(get(lo), get(p1))),
+  ...set(hi, f64x2Add(get(hi), get(p2))),
+];
+
+/** The accumulators' total as an f64 on the stack (lo is overwritten). */
+export const expSumTotal = (lo: number, hi: number): Code => [
+  ...set(lo, f64x2Add(get(lo), get(hi))),
+  ...[...f64Lane(get(lo), 0), ...f64Lane(get(lo), 1), 0xa0],
+];
+
 /** rowExpSum(ptr, n4, max): the sum of e^(x - max) over the first 4 n4 floats, accumulated in float64. */
-function rowExpSum(): Fn {
+export function rowExpSum(): Fn {
   const f = new Fn('rowExpSum', [Ty.i32, Ty.i32, Ty.f32], [Ty.f64]);
   const [p, n4, max] = [0, 1, 2];
   const at = f.local(Ty.i32);
@@ -43,19 +74,13 @@ function rowExpSum(): Fn {
   const lo = f.local(Ty.v128);
   const hi = f.local(Ty.v128);
   const vm = new VMath(f);
-  const highHalf = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
   f.body = [
     ...set(end, add(get(p), shl(get(n4), i32(4)))),
     ...set(m, splat(get(max))),
     ...set(lo, vconst(0)),
     ...set(hi, vconst(0)),
-    ...loop(at, get(p), get(end), 16, [
-      ...set(e, vm.exp(vsub(vload(get(at)), get(m)))),
-      ...set(lo, f64x2Add(get(lo), f64x2Promote(get(e)))),
-      ...set(hi, f64x2Add(get(hi), f64x2Promote(shuffle(get(e), get(e), highHalf)))),
-    ]),
-    ...set(lo, f64x2Add(get(lo), get(hi))),
-    ...[...f64Lane(get(lo), 0), ...f64Lane(get(lo), 1), 0xa0],
+    ...loop(at, get(p), get(end), 16, [...set(e, vm.exp(vsub(vload(get(at)), get(m)))), ...expSumStep(lo, hi, e)]),
+    ...expSumTotal(lo, hi),
   ];
   return f;
 }
@@ -105,9 +130,15 @@ export function logSumExpSimd(row: Float32Array): number | null {
   if (!at) return null;
   const max = maxOf(row, at.k, at.ptr);
   if (max === -Infinity) return -Infinity;
-  const n4 = row.length >> 2;
-  let z: number = at.k.rowExpSum(at.ptr, n4, max);
-  for (let j = 4 * n4; j < row.length; j++) z += Math.exp(row[j] - max);
+  return finishLogSumExp(row, max, at.k.rowExpSum(at.ptr, row.length >> 2, max));
+}
+
+/**
+ * max + log(z + the exps of the floats past the last whole group of four), z being rowExpSum's sum over the
+ * groups: the last step of log-sum-exp, shared with the sampler's passes.
+ */
+export function finishLogSumExp(row: Float32Array, max: number, z: number): number {
+  for (let j = 4 * (row.length >> 2); j < row.length; j++) z += Math.exp(row[j] - max);
   return max + Math.log(z);
 }
 

@@ -1,0 +1,57 @@
+/**
+ * The instructions the sampling kernels need beyond wasm.ts: lane masks and comparisons, lane extraction,
+ * float64 and int32 scalars, and a while loop; each helper returns the bytes that leave its value on the stack.
+ */
+import type { Code } from './wasm.ts';
+
+function uleb(n: number): Code {
+  const out: Code = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+const simd = (op: number): Code => [0xfd, ...uleb(op)];
+const vbin = (op: number) => (a: Code, b: Code): Code => [...a, ...b, ...simd(op)];
+const vun = (op: number) => (a: Code): Code => [...a, ...simd(op)];
+const bin = (op: number) => (a: Code, b: Code): Code => [...a, ...b, op];
+const un = (op: number) => (a: Code): Code => [...a, op];
+
+// ---- float32x4 comparisons: all-ones lanes where true (NaN compares false)
+
+export const vgt = vbin(0x44);
+export const vge = vbin(0x46);
+
+// ---- lane masks and int32x4
+
+export const vand = vbin(0x4e);
+export const vor = vbin(0x50);
+export const i32x4Eq = vbin(0x37);
+export const i32x4LeS = vbin(0x3d);
+export const i32x4GtS = vbin(0x3b);
+export const i32x4SplatOf = vun(0x11);
+export const i32x4Add = vbin(0xae);
+/** Bit i set when lane i's sign bit is (so, of a comparison's mask, when lane i compared true). */
+export const i32x4Bitmask = vun(0xa4);
+export const i32Lane = (v: Code, i: number): Code => [...v, ...simd(0x1b), i];
+
+// ---- scalars
+
+export const f64 = (x: number): Code => [0x44, ...new Uint8Array(Float64Array.of(x).buffer)];
+export const dload = (a: Code, offset = 0): Code => [...a, 0x2b, 0x03, ...uleb(offset)];
+export const dstore = (a: Code, v: Code, offset = 0): Code => [...a, ...v, 0x39, 0x03, ...uleb(offset)];
+export const dadd = bin(0xa0);
+export const promote = un(0xbb);
+export const istore = (a: Code, v: Code, offset = 0): Code => [...a, ...v, 0x36, 0x02, ...uleb(offset)];
+export const iand = bin(0x71);
+export const ieq = bin(0x46);
+export const ishrU = bin(0x76);
+export const ictz = un(0x68);
+export const igtS = bin(0x4a);
+
+/** `while (cond) body`, with cond evaluated before every pass. */
+export const whileDo = (cond: Code, body: Code): Code => [0x02, 0x40, 0x03, 0x40, ...cond, 0x45, 0x0d, 0x01, ...body, 0x0c, 0x00, 0x0b, 0x0b];
