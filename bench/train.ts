@@ -1,13 +1,15 @@
 /**
- * `npm run bench:train`: training tokens/s of the step as the product runs it (src/train: gradients
- * from a GradientEngine, then applyGradientSum's clipping and AdamW) for the reference config
+ * `npm run bench:train`: training tokens/s of the step as the product runs it (src/train: a
+ * StepEngine's gradients, clipping and AdamW) for the reference config
  * (config/llm.yaml's model) at B = 8 and T = 64, 128, 256 on the default backend, with
- * `devices: 1` (gradients in the trainer process) and `devices: 2` (two data-parallel worker
- * processes, half the batch each, one wasm thread each), beside the PyTorch peer
+ * `devices: 1` (the whole step in the trainer process) and `devices: 2` (two data-parallel worker
+ * processes, half the batch each, one wasm thread each, each updating half the weights), beside the PyTorch peer
  * (shared/reference/bench_ref.py) run in the same invocation with --threads 1 and --threads 2
  * (OMP_WAIT_POLICY=PASSIVE), keeping its better figure of each. The ratio takes our better device
- * count and says which. CPU time per step counts the trainer and its workers. Prints a table and
- * writes bench/results/train.json. Run it on an idle machine.
+ * count and says which. CPU time per step counts the trainer and its workers; for devices > 1 the
+ * mean seconds per timed step of each phase (the trainer's wait for gradients, reduce and update,
+ * and the slowest worker's load, compute, send, reduce and update) are printed too. Prints a table
+ * and writes bench/results/train.json. Run it on an idle machine.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
 import { loadLlmConfig } from '../src/config/index.ts';
-import { weightEntries, XlstmModel, type FormName } from '../src/core/index.ts';
-import { applyGradientSum, LocalEngine, optimizerFor, WorkerPool, type GradientEngine } from '../src/train/index.ts';
+import { XlstmModel, type FormName } from '../src/core/index.ts';
+import { LocalEngine, optimizerFor, WorkerPool, type StepEngine, type StepPhases } from '../src/train/index.ts';
 import { Rng } from '../src/util/rng.ts';
 import { machine } from './lib/machine.ts';
 import { runPeer, type PeerFigures } from './lib/peer.ts';
@@ -53,6 +55,8 @@ interface Figure {
   /** CPU time of the trainer and its workers per timed step. */
   readonly cpuMsPerStep: number | null;
   readonly lastLoss: number;
+  /** Mean seconds per timed step of each phase (devices > 1). */
+  readonly phases: Record<string, number> | null;
 }
 
 const TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -70,7 +74,7 @@ function processCpuS(pid: number): number | null {
 }
 
 /** CPU seconds of this process and the engine's other processes, or null when one cannot be read. */
-function cpuS(engine: GradientEngine): number | null {
+function cpuS(engine: StepEngine): number | null {
   const self = process.cpuUsage();
   let total = (self.user + self.system) / 1e6;
   for (const pid of engine.pids) {
@@ -90,16 +94,15 @@ async function benchLength(T: number, devices: number): Promise<Figure> {
   const adamw = optimizerFor(model, { optimizer: { ...config.optimizer, lr: 1e-4 }, trainer: config.trainer });
   const V = config.model.vocab_size;
   const padId = V - 1;
-  const engine: GradientEngine =
-    devices > 1 ? await WorkerPool.start({ devices, model, padId, form, backend: backend.name }) : new LocalEngine(model, padId, form);
-  const names = weightEntries(model.weights).map(([name]) => name);
+  const pool = devices > 1 ? await WorkerPool.start({ devices, model, optimizer: adamw, padId, form, backend: backend.name }) : null;
+  const engine: StepEngine = pool ?? new LocalEngine(model, adamw, padId, form);
   const rng = new Rng(T);
   let lastLoss = NaN;
+  const phases: StepPhases[] = [];
   const one = async (step: number) => {
     const tokens = Int32Array.from({ length: B * (T + 1) }, () => rng.int(V - 1)); // never the pad id
-    const sum = await engine.compute([{ tokens, batch: B, length: T + 1 }]);
-    lastLoss = applyGradientSum(adamw, names, sum, 1e-4, step).loss;
-    engine.weightsChanged();
+    lastLoss = (await engine.step([{ tokens, batch: B, length: T + 1 }], 1e-4, step)).loss;
+    if (pool?.lastPhases && step > WARMUP) phases.push(pool.lastPhases);
   };
   try {
     for (let j = 0; j < WARMUP; j++) await one(j + 1);
@@ -109,12 +112,29 @@ async function benchLength(T: number, devices: number): Promise<Figure> {
     const secs = (performance.now() - t0) / 1000;
     const cpu1 = cpuS(engine);
     const cpuMsPerStep = cpu0 !== null && cpu1 !== null ? (1000 * (cpu1 - cpu0)) / STEPS : null;
-    return { devices, sPerStep: secs / STEPS, tokensPerS: (B * T * STEPS) / secs, cpuMsPerStep, lastLoss };
+    return { devices, sPerStep: secs / STEPS, tokensPerS: (B * T * STEPS) / secs, cpuMsPerStep, lastLoss, phases: meanPhases(phases) };
   } finally {
     await engine.close();
     adamw.dispose();
     model.dispose();
   }
+}
+
+/** Mean per step of the trainer's waits and of the slowest worker's share of each phase. */
+function meanPhases(steps: readonly StepPhases[]): Record<string, number> | null {
+  if (steps.length === 0) return null;
+  const mean = (f: (p: StepPhases) => number) => steps.reduce((s, p) => s + f(p), 0) / steps.length;
+  const worst = (key: keyof StepPhases['workers'][number]) => mean((p) => Math.max(...p.workers.map((w) => w[key])));
+  return {
+    wait_gradients: mean((p) => p.gradients),
+    wait_reduce: mean((p) => p.reduce),
+    wait_update: mean((p) => p.update),
+    worker_load: worst('load'),
+    worker_compute: worst('compute'),
+    worker_send: worst('send'),
+    worker_reduce: worst('reduce'),
+    worker_update: worst('update'),
+  };
 }
 
 /**
@@ -153,6 +173,7 @@ for (const T of LENGTHS) {
     else {
       const cpu = r.cpuMsPerStep === null ? '' : `, ${r.cpuMsPerStep.toFixed(0)} CPU ms/step`;
       console.log(`${what}: ${r.sPerStep.toFixed(3)} s/step, ${r.tokensPerS.toFixed(1)} tokens/s${cpu} (loss ${r.lastLoss.toFixed(3)})`);
+      if (r.phases) console.log(`  phases (s/step): ${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     }
   }
 }

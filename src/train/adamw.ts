@@ -71,15 +71,23 @@ export class AdamW {
     return this.t;
   }
 
+  /** The parameters in the order they were given (data-parallel workers lay them end to end so). */
+  get parameters(): readonly AdamWParam[] {
+    return [...this.slots.values()].map((s) => s.param);
+  }
+
+  /** The hyper-parameters it was built with. */
+  get settings(): AdamWOptions {
+    return this.options;
+  }
+
   /**
    * Applies one update with learning rate `lr` (the schedule's value for this step). `grads` is keyed
    * by parameter name and stays owned by the caller; a parameter without a gradient is left
    * untouched, moments and decay included (as in PyTorch). Returns the pre-clip gradient norm.
    */
   step(grads: ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>, lr: number): StepResult {
-    if (!(lr >= 0 && Number.isFinite(lr))) {
-      throw new XlstmError('INVALID_INPUT', `AdamW learning rate expected a finite number >= 0, but got ${lr}.`);
-    }
+    checkLearningRate(lr);
     const entries = grads instanceof Map ? [...grads] : Object.entries(grads);
     for (const [name, g] of entries) {
       const slot = this.slots.get(name);
@@ -99,9 +107,7 @@ export class AdamW {
     // Deviation from PyTorch, which would write NaN into every parameter: a non-finite gradient
     // leaves the model and the moments as they were, and the caller sees `skipped`.
     if (!Number.isFinite(gradNorm)) return { gradNorm, clipped: false, skipped: true };
-    const clip = this.options.gradClip ?? 0;
-    // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
-    const scale = clip > 0 ? Math.min(1, clip / (gradNorm + 1e-6)) : 1;
+    const scale = clipScale(this.options.gradClip ?? 0, gradNorm);
 
     this.t += 1;
     const [b1, b2] = this.options.betas;
@@ -193,6 +199,18 @@ export class AdamW {
       v.dispose();
     }
     this.slots.clear();
+  }
+}
+
+/** The factor gradients are multiplied by: PyTorch's clip_grad_norm_ scales by max_norm / (norm + 1e-6) when that is below 1. */
+export function clipScale(clip: number, gradNorm: number): number {
+  return clip > 0 ? Math.min(1, clip / (gradNorm + 1e-6)) : 1;
+}
+
+/** Throws unless `lr` is a learning rate AdamW can apply (finite, >= 0). */
+export function checkLearningRate(lr: number): void {
+  if (!(lr >= 0 && Number.isFinite(lr))) {
+    throw new XlstmError('INVALID_INPUT', `AdamW learning rate expected a finite number >= 0, but got ${lr}.`);
   }
 }
 

@@ -1,39 +1,44 @@
 /**
- * Where a step's gradients are computed: in this process, or by data-parallel worker processes
- * (workers.ts). Either way the result is the gradient sum over the step's whole batch.
+ * Where a training step runs: in this process, or in data-parallel worker processes (workers.ts).
+ * Either way one step is one update from the gradient of the step's whole batch.
  */
 import type { FormName, XlstmModel } from '../core/index.ts';
 import type { Batch } from '../data/index.ts';
-import { gradientSum, type GradientSum } from './step.ts';
+import type { AdamW } from './adamw.ts';
+import { localStep, type StepOutcome } from './step.ts';
 
-export interface GradientEngine {
+export interface StepEngine {
   /** Workers computing (1 for the local engine). */
   readonly devices: number;
   /** Their process ids (this process for the local engine). */
   readonly pids: readonly number[];
-  /** The gradient sum of the current weights over the step's micro-batches. */
-  compute(batches: readonly Batch[]): Promise<GradientSum>;
-  /** The weights changed (an update was applied): workers must receive them before the next step. */
-  weightsChanged(): void;
+  /**
+   * One update from the step's micro-batches at learning rate `lr`; `step` is its 1-based number,
+   * for messages. Failures are applyGradientSum's, and a failed step changes nothing.
+   */
+  step(batches: readonly Batch[], lr: number, step: number): Promise<StepOutcome>;
+  /** Brings the trainer's model and optimizer up to date, before they are evaluated or saved. */
+  sync(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Gradients in this process, on the trainable model itself. */
-export class LocalEngine implements GradientEngine {
+/** Steps in this process, on the trainable model and its optimizer themselves. */
+export class LocalEngine implements StepEngine {
   readonly devices = 1;
   readonly pids = [process.pid];
 
   constructor(
     private readonly model: XlstmModel,
+    private readonly optimizer: AdamW,
     private readonly padId: number,
     private readonly form: FormName = 'parallel',
   ) {}
 
-  async compute(batches: readonly Batch[]): Promise<GradientSum> {
-    return gradientSum(this.model, batches, this.padId, this.form);
+  step(batches: readonly Batch[], lr: number, step: number): Promise<StepOutcome> {
+    return localStep(this.model, this.optimizer, batches, { padId: this.padId, lr, step, form: this.form });
   }
 
-  weightsChanged(): void {}
+  async sync(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

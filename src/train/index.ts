@@ -4,6 +4,7 @@ export { makeSchedule, SCHEDULE_NAMES, type Schedule, type ScheduleName, type Sc
 export {
   addGradientSums,
   applyGradientSum,
+  checkedLoss,
   countTargets,
   divergence,
   gradientSum,
@@ -13,8 +14,8 @@ export {
   type GradientSum,
   type StepOutcome,
 } from './step.ts';
-export { LocalEngine, splitRows, type GradientEngine } from './engine.ts';
-export { WorkerPool, type WorkerPlacement, type WorkerPoolOptions } from './workers.ts';
+export { LocalEngine, splitRows, type StepEngine } from './engine.ts';
+export { WorkerPool, type StepPhases, type WorkerPlacement, type WorkerPoolOptions } from './workers.ts';
 export { sampleGenerations, validationLoss } from './evaluate.ts';
 export { lastId, stepId, readResumePoint, rankBest, type Ranked, type ResumePoint } from './run-checkpoints.ts';
 export { plannedSteps, train, type TrainingRun } from './loop.ts';

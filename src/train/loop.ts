@@ -6,17 +6,17 @@
  * nothing is saved for the step that failed.
  */
 import path from 'node:path';
-import { configToObject, weightEntries, XlstmModel, type FormName, type ModelConfig, type NamedArray } from '../core/index.ts';
+import { configToObject, XlstmModel, type FormName, type ModelConfig, type NamedArray } from '../core/index.ts';
 import { batchesPerEpoch, epochBatches, prepareDataset, type Batch, type BatchPosition, type PreparedDataset } from '../data/index.ts';
 import { loadCheckpoint, type Provenance } from '../checkpoint/index.ts';
 import { XlstmError } from '../util/errors.ts';
-import { LocalEngine, type GradientEngine } from './engine.ts';
+import { LocalEngine, type StepEngine } from './engine.ts';
 import { sampleGenerations, validationLoss } from './evaluate.ts';
 import type { CheckpointEvent, EvalEvent, ProgressEvent } from './progress.ts';
 import { lastId, listRanked, rankBest, readResumePoint, removeCheckpointFolder, stepId, writeRunCheckpoint, type Ranked, type ResumePoint } from './run-checkpoints.ts';
 import type { RunConfig, TextCodec } from './run-config.ts';
 import { makeSchedule } from './schedule.ts';
-import { applyGradientSum, optimizerFor } from './step.ts';
+import { optimizerFor } from './step.ts';
 import { WorkerPool } from './workers.ts';
 
 export interface TrainingRun {
@@ -120,7 +120,7 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
   const model = source.asTrainable();
   source.dispose();
   const adamw = optimizerFor(model, cfg);
-  let engine: GradientEngine | null = null;
+  let engine: StepEngine | null = null;
   try {
     if (resume) adamw.importState(resume.optimizer);
     const schedule = makeSchedule(cfg.trainer.lr_schedule, {
@@ -132,9 +132,8 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
     const devices = cfg.trainer.devices;
     engine =
       devices > 1 || run.isolate === true
-        ? await WorkerPool.start({ devices, model, padId: codec.padId, form, backend: run.backend ?? null })
-        : new LocalEngine(model, codec.padId, form);
-    const names = weightEntries(model.weights).map(([name]) => name);
+        ? await WorkerPool.start({ devices, model, optimizer: adamw, padId: codec.padId, form, backend: run.backend ?? null })
+        : new LocalEngine(model, adamw, codec.padId, form);
 
     let step = resume ? adamw.stepCount : 0;
     let tokensSeen = resume ? resume.meta.tokens_seen : 0;
@@ -156,7 +155,10 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
       tokensPerStep: cfg.data.batch_size * cfg.trainer.accumulate_grad_batches * cfg.data.max_length,
     };
 
+    // With workers the model and optimizer here lag behind theirs until synced: before every use.
+    const current = engine;
     const evaluate = async (): Promise<EvalEvent> => {
+      await current.sync();
       const loss = data.valid
         ? await validationLoss(model, data.valid, { batchSize: cfg.data.batch_size, padId: codec.padId, form, signal })
         : null;
@@ -165,6 +167,7 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
     };
 
     const save = async (reason: 'last' | 'best', removed: string[]): Promise<CheckpointEvent> => {
+      await current.sync();
       const id = reason === 'last' ? lastId(prefix) : stepId(prefix, step);
       const dir = path.join(run.checkpointsRoot, id);
       await writeRunCheckpoint(dir, {
@@ -197,9 +200,7 @@ export async function* train(run: TrainingRun, signal: AbortSignal): AsyncGenera
         position = item.next;
       }
       const started = performance.now();
-      const sum = await engine.compute(micro);
-      const outcome = applyGradientSum(adamw, names, sum, schedule(step), step + 1);
-      engine.weightsChanged();
+      const outcome = await engine.step(micro, schedule(step), step + 1);
       const seconds = (performance.now() - started) / 1000;
       step += 1;
       tokensSeen += outcome.tokens;

@@ -135,6 +135,16 @@ export function divergence(step: number, what: 'loss' | 'gradient norm', value: 
   );
 }
 
+/** The step's mean loss, or the reason to stop before updating: no counted target, or a non-finite loss. */
+export function checkedLoss(lossSum: number, count: number, step: number): number {
+  if (count === 0) {
+    throw new XlstmError('INVALID_INPUT', `training step ${step} expected at least one target token, but every row was padding.`);
+  }
+  const loss = lossSum / count;
+  if (!Number.isFinite(loss)) throw divergence(step, 'loss', loss);
+  return loss;
+}
+
 /**
  * Applies one update from a gradient sum (consumed: its tensors are disposed). `step` is the
  * 1-based number of this update, for messages. A non-finite loss or gradient norm throws before
@@ -142,11 +152,7 @@ export function divergence(step: number, what: 'loss' | 'gradient norm', value: 
  */
 export function applyGradientSum(adamw: AdamW, names: readonly string[], sum: GradientSum, lr: number, step: number): StepOutcome {
   try {
-    if (sum.count === 0) {
-      throw new XlstmError('INVALID_INPUT', `training step ${step} expected at least one target token, but every row was padding.`);
-    }
-    const loss = sum.lossSum / sum.count;
-    if (!Number.isFinite(loss)) throw divergence(step, 'loss', loss);
+    const loss = checkedLoss(sum.lossSum, sum.count, step);
     const mean = tf.tidy(() => {
       const inv = tf.scalar(1 / sum.count);
       return sum.grads.map((g) => tf.mul(g, inv));

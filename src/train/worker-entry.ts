@@ -1,13 +1,16 @@
 /**
- * A data-parallel worker process (forked by workers.ts): holds a copy of the model, receives the
- * weights after each update and its shards of each step's batches, and sends back gradient sums.
+ * A data-parallel worker process (forked by workers.ts): holds a copy of the model and computes the
+ * gradient sums of its rows of each step. Either it sends them back whole (gradient only: the trainer
+ * updates and ships the weights) or, started with a shard, it owns that shard's update (worker-shard.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend/select.ts';
 import { XlstmModel, type FormName } from '../core/index.ts';
 import { isXlstmError } from '../util/errors.ts';
 import { putArray, takeArray } from './exchange.ts';
+import { assignFrom } from './flat-io.ts';
 import { gradientSum, trainableVariables } from './step.ts';
+import { ShardReplica } from './worker-shard.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
 
 interface Loaded {
@@ -16,6 +19,7 @@ interface Loaded {
   readonly padId: number;
   readonly form: FormName;
   readonly exchange: string;
+  readonly shard: ShardReplica | null;
 }
 
 let loaded: Loaded | null = null;
@@ -24,31 +28,34 @@ function send(message: FromWorker): void {
   process.send?.(message);
 }
 
+function ready(): Loaded {
+  if (!loaded) throw new Error('worker expected an init message before the first step');
+  return loaded;
+}
+
+function shard(): ShardReplica {
+  const { shard } = ready();
+  if (!shard) throw new Error('worker expected to be started with a shard for a sharded step, but it was started for gradients only');
+  return shard;
+}
+
 async function handle(message: ToWorker): Promise<void> {
   switch (message.type) {
     case 'init': {
       const info = await selectBackend(message.backend ?? undefined);
-      // The initial weights are overwritten by the first step's; init only gives the layout.
+      // The initial weights are overwritten by the first step's (or the shard files'); init only gives the layout.
       const fresh = XlstmModel.init(message.config, 0);
       const model = fresh.asTrainable();
       fresh.dispose();
-      loaded = { model, vars: trainableVariables(model), padId: message.padId, form: message.form, exchange: message.exchange };
+      const vars = trainableVariables(model);
+      const replica = message.shard ? new ShardReplica(model, vars, message.shard, message.exchange) : null;
+      loaded = { model, vars, padId: message.padId, form: message.form, exchange: message.exchange, shard: replica };
       send({ type: 'ready', backend: info.name, detail: info.detail, gpu: process.env.DRI_PRIME ?? null });
       return;
     }
     case 'step': {
-      if (!loaded) throw new Error('worker expected an init message before the first step');
-      const { model, vars, padId, form, exchange } = loaded;
-      if (message.weights) {
-        const weights = takeArray(message.weights);
-        let offset = 0;
-        tf.tidy(() =>
-          vars.forEach((v) => {
-            v.assign(tf.tensor(weights.subarray(offset, offset + v.size), v.shape, 'float32'));
-            offset += v.size;
-          }),
-        );
-      }
+      const { model, vars, padId, form, exchange } = ready();
+      if (message.weights) assignFrom(vars, takeArray(message.weights));
       const t0 = performance.now();
       const sum = await gradientSum(model, message.batches, padId, form);
       const t1 = performance.now();
@@ -61,6 +68,27 @@ async function handle(message: ToWorker): Promise<void> {
       send({ type: 'grads', id: message.id, grads, lossSum: sum.lossSum, count: sum.count, seconds });
       return;
     }
+    case 'gradients': {
+      const { padId, form } = ready();
+      send({ type: 'gradients', id: message.id, ...(await shard().gradients(message.batches, padId, form)) });
+      return;
+    }
+    case 'reduce': {
+      const t0 = performance.now();
+      const sumsq = shard().reduce(message.count);
+      send({ type: 'reduced', id: message.id, sumsq, seconds: (performance.now() - t0) / 1000 });
+      return;
+    }
+    case 'update': {
+      const t0 = performance.now();
+      shard().update(message);
+      send({ type: 'updated', id: message.id, seconds: (performance.now() - t0) / 1000 });
+      return;
+    }
+    case 'pull':
+      shard().pull();
+      send({ type: 'pulled', id: message.id });
+      return;
     case 'stop':
       process.exit(0);
   }

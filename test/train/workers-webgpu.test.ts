@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
-import { XlstmModel } from '../../src/core/index.ts';
+import { weightEntries, XlstmModel } from '../../src/core/index.ts';
 import type { Batch } from '../../src/data/index.ts';
-import { gradientSum, WorkerPool } from '../../src/train/index.ts';
+import { gradientSum, localStep, optimizerFor, WorkerPool } from '../../src/train/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { maxRelDiff } from '../support/tiny-model.ts';
 import { webgpuTitle, webgpuUnavailable } from '../support/webgpu.ts';
-import { TINY_TRAIN_MODEL } from './support/synthetic.ts';
+import { TINY_TRAIN_MODEL, tinyRunConfig } from './support/synthetic.ts';
 
 const PAD = 63;
 // The probe selects webgpu in this process; the trainer side of these tests runs on cpu.
@@ -42,5 +42,30 @@ describe.skipIf(reason !== null)(webgpuTitle('data-parallel workers on webgpu', 
     const worst = Math.max(...remote.grads.map((g, j) => maxRelDiff(g.dataSync(), local.grads[j].dataSync())));
     expect(worst).toBeLessThan(1e-4);
     [...remote.grads, ...local.grads].forEach((t) => t.dispose());
+  }, 120_000);
+
+  it('should run the update in webgpu workers as the cpu step does, and sync it back', async () => {
+    // eps 1e-3: Adam divides by |g| + eps, which would magnify the backends' rounding on tiny gradients.
+    const cfg = tinyRunConfig('unused', { optimizer: { lr: 1e-2, eps: 1e-3 } });
+    const [local, pooled] = [model.asTrainable(), model.asTrainable()];
+    const [localOpt, pooledOpt] = [optimizerFor(local, cfg), optimizerFor(pooled, cfg)];
+    const owner = await WorkerPool.start({ devices: 2, model: pooled, optimizer: pooledOpt, padId: PAD, backend: 'webgpu' });
+    try {
+      for (const s of [1, 2]) {
+        const whole = batch(4, 12, 10 + s);
+        const want = await localStep(local, localOpt, [whole], { padId: PAD, lr: 1e-2, step: s });
+        const got = await owner.step([whole], 1e-2, s);
+        expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
+        expect(Math.abs(got.gradNorm - want.gradNorm) / want.gradNorm).toBeLessThan(1e-4);
+      }
+      await owner.sync();
+      const want = weightEntries(local.weights).map(([, t]) => t.dataSync());
+      const worst = Math.max(...weightEntries(pooled.weights).map(([, t], j) => maxRelDiff(t.dataSync(), want[j])));
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      await owner.close();
+      [localOpt, pooledOpt].forEach((o) => o.dispose());
+      [local, pooled].forEach((m) => m.dispose());
+    }
   }, 120_000);
 });
