@@ -10,8 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { XlstmError } from '../../util/errors.ts';
 import type { Dims } from '../config.ts';
 import { hostIO, type HostIO } from './io.ts';
-import { gelu } from './math.ts';
-import { gateRow, kernelsFor, planByKey, planFor, planKey, scratchAddr, type Plan, type StepKernels } from './model-step.ts';
+import { gateRow, kernelsFor, planByKey, planFor, planKey, scratchAddr, slstmMlp, type Plan, type StepKernels } from './model-step.ts';
 import { pad4, type Offsets } from './step-weights.ts';
 
 const KERNEL = 'XlstmModelPrefill';
@@ -205,11 +204,9 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
 
 function slstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: number, base: number, seg: Offsets): void {
   const { k: { mm, s }, F, dims, a, B, Tc } = p;
-  const { d, H, P } = dims;
+  const { d, H } = dims;
   const M = B * Tc;
   const taps = dims.k - 1;
-  const Pp = pad4(P);
-  const Up = pad4(2 * P);
   s.norm(x, w('normW'), w('normB'), a.xn, M);
   if (dims.k > 0) {
     convOverTime(p, d, base, seg.conv, (r, t, hist, run) => {
@@ -229,16 +226,5 @@ function slstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
       s.cell(a.g1 + 8 * i * H, a.g2 + 8 * i * H, w('bG'), w('Rt'), c, n, h, m, c, n, h, m, w('outW'), w('outB'), a.y + 4 * i * H, a.work, 1);
     }
   }
-  mm.mm(a.y, H, w('wUp'), a.upm, Up, H, Up / 4, M);
-  // The SIMD MLP covers whole groups of four columns; the rest run here, in float64 (as the step does).
-  const from = 4 * Math.floor(P / 4);
-  const bUp = w('bUp') >> 2;
-  for (let i = 0; i < M; i++) {
-    s.mlp(a.upm + 4 * i * Up, w('bUp'), a.z + 4 * i * Pp, 1);
-    const up = (a.upm >> 2) + i * Up;
-    const z = (a.z >> 2) + i * Pp;
-    for (let j = from; j < P; j++) F[z + j] = gelu(F[up + j] + F[bUp + j]) * (F[up + P + j] + F[bUp + P + j]);
-  }
-  mm.mm(a.z, Pp, w('wDown'), a.down, d, P, d / 4, M);
-  s.residual(x, a.down, w('bDown'), xNext, M);
+  slstmMlp(p.k, F, dims, a, w, x, xNext, M);
 }

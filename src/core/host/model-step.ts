@@ -251,9 +251,7 @@ function slstmBlock(
   k: StepKernels, F: Float32Array, dims: Dims, a: Record<string, number>, w: (name: string) => number,
   x: number, xNext: number, B: number, st: StateAt, base: number, seg: Offsets,
 ): void {
-  const { d, H, P } = dims;
-  const Pp = pad4(P);
-  const Up = pad4(2 * P);
+  const { d, H } = dims;
   const { mm, s } = k;
   s.norm(x, w('normW'), w('normB'), a.xn, B);
   if (dims.k > 0) {
@@ -275,18 +273,30 @@ function slstmBlock(
       w('outW'), w('outB'), a.y + 4 * r * H, a.work, 1,
     );
   }
-  mm.mm(a.y, H, w('wUp'), a.upm, Up, H, Up / 4, B);
+  slstmMlp(k, F, dims, a, w, x, xNext, B);
+}
+
+/** The sLSTM block's gated GeLU MLP and residual over `rows` rows of a.y (the cell's output), into xNext. */
+export function slstmMlp(
+  k: StepKernels, F: Float32Array, dims: Dims, a: Record<string, number>, w: (name: string) => number,
+  x: number, xNext: number, rows: number,
+): void {
+  const { d, H, P } = dims;
+  const Pp = pad4(P);
+  const Up = pad4(2 * P);
+  const { mm, s } = k;
+  mm.mm(a.y, H, w('wUp'), a.upm, Up, H, Up / 4, rows);
   // The SIMD MLP covers whole groups of four columns; the rest run here, in float64 (as slstm-step.ts).
   const from = 4 * Math.floor(P / 4);
   const bUp = w('bUp') >> 2;
-  for (let r = 0; r < B; r++) {
+  for (let r = 0; r < rows; r++) {
     s.mlp(a.upm + 4 * r * Up, w('bUp'), a.z + 4 * r * Pp, 1);
     const up = (a.upm >> 2) + r * Up;
     const z = (a.z >> 2) + r * Pp;
     for (let j = from; j < P; j++) F[z + j] = gelu(F[up + j] + F[bUp + j]) * (F[up + P + j] + F[bUp + P + j]);
   }
-  mm.mm(a.z, Pp, w('wDown'), a.down, d, P, d / 4, B);
-  s.residual(x, a.down, w('bDown'), xNext, B);
+  mm.mm(a.z, Pp, w('wDown'), a.down, d, P, d / 4, rows);
+  s.residual(x, a.down, w('bDown'), xNext, rows);
 }
 
 /** The byte address of the step's weight buffer for a weight set (built on first use, rebuilt when a weight changes). */

@@ -2,24 +2,7 @@
  * The instructions the sampling kernels need beyond wasm.ts: lane masks and comparisons, lane extraction,
  * float64 and int32 scalars, and a while loop; each helper returns the bytes that leave its value on the stack.
  */
-import type { Code } from './wasm.ts';
-
-function uleb(n: number): Code {
-  const out: Code = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-const simd = (op: number): Code => [0xfd, ...uleb(op)];
-const vbin = (op: number) => (a: Code, b: Code): Code => [...a, ...b, ...simd(op)];
-const vun = (op: number) => (a: Code): Code => [...a, ...simd(op)];
-const bin = (op: number) => (a: Code, b: Code): Code => [...a, ...b, op];
-const un = (op: number) => (a: Code): Code => [...a, op];
+import { bin, simd, uleb, un, vbin, vun, type Code } from './wasm.ts';
 
 // ---- float32x4 comparisons: all-ones lanes where true (NaN compares false)
 

@@ -13,7 +13,8 @@ export const enum Ty {
   v128 = 0x7b,
 }
 
-function uleb(n: number): Code {
+/** Unsigned LEB128, as the binary format writes indices and sizes. */
+export function uleb(n: number): Code {
   const out: Code = [];
   do {
     let byte = n & 0x7f;
@@ -93,8 +94,8 @@ export const get = (l: number): Code => cat([0x20], uleb(l));
 export const set = (l: number, v: Code): Code => cat(v, [0x21], uleb(l));
 export const i32 = (n: number): Code => cat([0x41], sleb(n | 0));
 export const f32 = (x: number): Code => cat([0x43], f32Bytes(x));
-const bin = (op: number) => (a: Code, b: Code): Code => cat(a, b, [op]);
-const un = (op: number) => (a: Code): Code => cat(a, [op]);
+export const bin = (op: number) => (a: Code, b: Code): Code => cat(a, b, [op]);
+export const un = (op: number) => (a: Code): Code => cat(a, [op]);
 export const add = bin(0x6a);
 export const sub = bin(0x6b);
 export const mul = bin(0x6c);
@@ -124,9 +125,9 @@ export const when = (cond: Code, then: Code): Code => cat(cond, [0x04, 0x40], th
 
 // ---- SIMD instructions (0xfd prefix)
 
-const simd = (op: number): Code => cat([0xfd], uleb(op));
-const vbin = (op: number) => (a: Code, b: Code): Code => cat(a, b, simd(op));
-const vun = (op: number) => (a: Code): Code => cat(a, simd(op));
+export const simd = (op: number): Code => cat([0xfd], uleb(op));
+export const vbin = (op: number) => (a: Code, b: Code): Code => cat(a, b, simd(op));
+export const vun = (op: number) => (a: Code): Code => cat(a, simd(op));
 
 /** 16 bytes at a + offset; a 4-byte alignment hint (float32 rows need not be 16-byte aligned). */
 export const vload = (a: Code, offset = 0): Code => cat(a, simd(0x00), [0x02], uleb(offset));
