@@ -9,8 +9,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { XlstmError } from '../../util/errors.ts';
 import type { Dims } from '../config.ts';
-import { hostIO, type HostIO } from './io.ts';
-import { gateRow, kernelsFor, planByKey, planFor, planKey, scratchAddr, slstmMlp, type Plan, type StepKernels } from './model-step.ts';
+import type { HostIO } from './io.ts';
+import { addresses, gateRow, kernelsFor, planFor, planKey, registerPlanKernel, scratchAddr, slstmMlp, type Plan, type StepKernels } from './model-step.ts';
 import { pad4, type Offsets } from './step-weights.ts';
 
 const KERNEL = 'XlstmModelPrefill';
@@ -55,29 +55,10 @@ function carve(base: number, B: number, Tc: number, dims: Dims): Record<string, 
     cIn: M * d, g1: M * 2 * H, g2: M * 2 * H, upm: M * pad4(2 * P), z: M * pad4(P),
     seq: B * (taps + Tc) * C, next: taps * C, gates: 3 * nh, work: 4 * H,
   };
-  const out: Record<string, number> = {};
-  let at = base;
-  for (const [name, n] of Object.entries(sizes)) {
-    out[name] = at;
-    at += 4 * pad4(Math.max(n, 1));
-  }
-  out.end = at;
-  return out;
+  return addresses(base, sizes);
 }
 
-tf.registerKernel({
-  kernelName: KERNEL,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const io = hostIO('wasm', backend as tf.KernelBackend);
-    const a = attrs as unknown as { plan: string; weights: number };
-    const plan = planByKey(a.plan);
-    if (!plan || !io.heap) {
-      throw new Error(`the whole-model prefill expected a known plan and an unshared wasm heap, but got plan ${plan ? 'found' : 'missing'}, heap ${io.heap ? 'found' : 'missing'}. Hint: call it through hostModelPrefill after hostStepAvailable(dims).`);
-    }
-    return prefillKernel(io, plan, inputs as Record<string, tf.TensorInfo>, a.weights);
-  },
-});
+registerPlanKernel(KERNEL, 'the whole-model prefill', 'hostModelPrefill', prefillKernel);
 
 /** What every block of a pass shares: the kernels, the heap view, the buffers, the state rows and the pass's shape. */
 interface Pass {

@@ -56,11 +56,6 @@ export function planFor(dims: Dims): Plan {
   return plan;
 }
 
-/** The plan planKey named, if planFor has made it. */
-export function planByKey(key: string): Plan | undefined {
-  return plans.get(key);
-}
-
 export interface StepKernels {
   readonly mm: Kernels;
   readonly m: Kernels;
@@ -124,11 +119,16 @@ function carve(base: number, B: number, dims: Dims): Record<string, number> {
     up: B * pad4(dm + H), u: B * dm, c: B * dm, cc: B * pad4(3 * H + 2 * nh), uu: B * 2 * H, y: B * H, gates: B * nh * 3,
     cIn: B * d, g1: B * 2 * H, g2: B * 2 * H, upm: B * pad4(2 * P), z: B * pad4(P), work: 4 * H,
   };
+  return addresses(base, sizes);
+}
+
+/** Byte addresses of named float buffers laid end to end from `base` (each a multiple of four floats, at least four); `end` follows the last. */
+export function addresses(base: number, sizes: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   let at = base;
   for (const [name, n] of Object.entries(sizes)) {
     out[name] = at;
-    at += 4 * pad4(n);
+    at += 4 * pad4(Math.max(n, 1));
   }
   out.end = at;
   return out;
@@ -138,19 +138,35 @@ function scratchFloats(B: number, dims: Dims): number {
   return carve(0, B, dims).end / 4;
 }
 
-tf.registerKernel({
-  kernelName: KERNEL,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const io = hostIO('wasm', backend as tf.KernelBackend);
-    const a = attrs as unknown as { plan: string; weights: number };
-    const plan = plans.get(a.plan);
-    if (!plan || !io.heap) {
-      throw new Error(`the whole-model step expected a known plan and an unshared wasm heap, but got plan ${plan ? 'found' : 'missing'}, heap ${io.heap ? 'found' : 'missing'}. Hint: call it through hostModelStep after hostStepAvailable(dims).`);
-    }
-    return stepKernel(io, plan, inputs as Record<string, tf.TensorInfo>, a.weights);
-  },
-});
+registerPlanKernel(KERNEL, 'the whole-model step', 'hostModelStep', stepKernel);
+
+/**
+ * Registers a whole-model kernel on wasm: its attrs name a plan (planFor) and the weight buffer; it runs with the
+ * backend's HostIO, which must have an unshared heap.
+ */
+export function registerPlanKernel(
+  kernelName: string,
+  what: string,
+  entry: string,
+  run: (io: HostIO, plan: Plan, inputs: Record<string, tf.TensorInfo>, weights: number) => tf.TensorInfo[],
+): void {
+  tf.registerKernel({
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const io = hostIO('wasm', backend as tf.KernelBackend);
+      const a = attrs as unknown as { plan: string; weights: number };
+      const plan = plans.get(a.plan);
+      if (!plan || !io.heap) {
+        throw new Error(
+          `${what} expected a known plan and an unshared wasm heap, but got plan ${plan ? 'found' : 'missing'}, heap ${io.heap ? 'found' : 'missing'}. ` +
+            `Hint: call it through ${entry} after hostStepAvailable(dims).`,
+        );
+      }
+      return run(io, plan, inputs as Record<string, tf.TensorInfo>, a.weights);
+    },
+  });
+}
 
 function stepKernel(io: HostIO, plan: Plan, inp: Record<string, tf.TensorInfo>, W: number): tf.TensorInfo[] {
   const heap = io.heap as WebAssembly.Memory;

@@ -7,18 +7,10 @@ import { selectBackend } from '../../../src/backend/select.ts';
 import { deriveDims, validateModelConfig, XlstmModel, type ModelConfig } from '../../../src/core/index.ts';
 import { fusedBlockStep } from '../../../src/core/host/kernels.ts';
 import { Rng } from '../../../src/util/rng.ts';
+import { TINY_ONE_LAYER } from '../../support/tiny-model.ts';
 
 /** Widths the SIMD kernels cover (dh, d, dm multiples of 4) with an MLP width P = 21 that leaves a scalar tail. */
-export const SIMD_CONFIG: ModelConfig = validateModelConfig({
-  vocab_size: 32,
-  num_layers: 1,
-  signature: [1, 1],
-  inp_dim: 16,
-  head_dim: 8,
-  head_num: 2,
-  p_factor: [2, 1.3333333],
-  ker_size: 4,
-});
+export const SIMD_CONFIG: ModelConfig = validateModelConfig({ ...TINY_ONE_LAYER, vocab_size: 32 });
 
 export type Arrays = Record<string, { shape: number[]; data: Float32Array }>;
 
