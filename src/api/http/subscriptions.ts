@@ -3,7 +3,7 @@
  * (token checked at connection time, rate, scope, depth/nesting/cost rules, open-subscription quotas, message
  * size), with errors passed through the same formatter, and a count of open operations for draining.
  */
-import { getOperationAST, GraphQLError, parse, validate, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, parse, validate, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import type { Server } from 'node:http';
@@ -11,6 +11,8 @@ import { WebSocketServer } from 'ws';
 
 import type { ApiContext, ErrorFormatter } from '../schema/index.ts';
 import type { Principal } from './access.ts';
+import { DocumentCache } from './document-cache.ts';
+import { subscribeProjected } from './event-projection.ts';
 import { Guard } from './guard.ts';
 
 export interface SubscriptionServer {
@@ -64,6 +66,7 @@ export function attachSubscriptions(server: Server, options: SubscriptionOptions
     ready.forEach((resolve) => resolve());
   };
   const callers = new WeakMap<object, Caller>();
+  const documents = new DocumentCache();
   const formatAll = (errors: readonly GraphQLError[]) => errors.map((e) => options.format(e.toJSON(), e));
 
   /** Every check before execution; errors go to the client as the operation's error, the socket stays open. */
@@ -74,15 +77,18 @@ export function attachSubscriptions(server: Server, options: SubscriptionOptions
     if (!caller) return [new GraphQLError('this operation expected an acknowledged connection, but got none.', { extensions: { code: 'UNAUTHENTICATED' } })];
     const limited = guard.admit(caller.key);
     if (limited) return [limited];
-    let document: DocumentNode;
-    try {
-      document = parse(payload.query, guard.parseOptions);
-    } catch (e) {
-      const syntax = e as GraphQLError;
-      return [new GraphQLError(syntax.message, { source: syntax.source, positions: syntax.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+    let document = documents.get(payload.query);
+    if (!document) {
+      try {
+        document = parse(payload.query, guard.parseOptions);
+      } catch (e) {
+        const syntax = e as GraphQLError;
+        return [new GraphQLError(syntax.message, { source: syntax.source, positions: syntax.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+      }
+      const invalid = validate(options.schema, document, guard.allRules);
+      if (invalid.length > 0) return invalid;
+      documents.set(payload.query, document);
     }
-    const invalid = validate(options.schema, document, guard.allRules);
-    if (invalid.length > 0) return invalid;
     const operation = getOperationAST(document, payload.operationName);
     if (!operation) {
       return [new GraphQLError('the document expected one operation to run (or operationName naming one), but got none that matches.', { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })];
@@ -105,6 +111,7 @@ export function attachSubscriptions(server: Server, options: SubscriptionOptions
   const disposable = useServer(
     {
       schema: options.schema,
+      subscribe: subscribeProjected,
       onConnect: (ctx) => {
         const params = ctx.connectionParams ?? {};
         const credential = params.authorization ?? params.Authorization ?? params.token ?? ctx.extra.request.headers.authorization;
