@@ -4,8 +4,10 @@
  * clients; then the bare core's decode at the same batch, without the server, on the path the server decodes
  * on: a DecodePool of --decode-threads worker threads (the serve default: one per core), and in this thread
  * (step, logits read, per-row sampling). server/core compares the server with the core on its own path, so it
- * is the server's overhead. Prints a table, writes bench/results/serve.json.
- * Run it with nothing else on the machine.
+ * is the server's overhead. The server and the bare pool are measured alternately, --rounds times each at every
+ * N, and each keeps its best round, so that a passing disturbance does not land on one side only. The clients
+ * are a minimal graphql-transport-ws client (bench/lib/subscription-client.ts): they share the cores with the
+ * server. Prints a table, writes bench/results/serve.json. Run it with nothing else on the machine.
  */
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,8 +17,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 
 import { selectBackend } from '../src/backend/select.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/index.ts';
@@ -24,6 +24,7 @@ import { concatStates, disposeState, REFERENCE_CONFIG, sampleToken, XlstmModel, 
 import { CheckpointCatalogue, DecodePool, decodeThreadsOn, promptRng, resolveDecodeThreads, type RowId } from '../src/serve/index.ts';
 import { Tokenizer } from '../src/tokenizer/index.ts';
 import { machine } from './lib/machine.ts';
+import { streamTokens } from './lib/subscription-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +35,13 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/serve.json' },
     /** As `xlstm serve --decode-threads`; default one per core. */
     'decode-threads': { type: 'string' },
+    rounds: { type: 'string', default: '2' },
   },
 });
 const DECODE_THREADS = resolveDecodeThreads(values['decode-threads'] === undefined ? undefined : Number(values['decode-threads']));
 const TOKENS = Number(values.tokens);
 const BATCHES = values.batches.split(',').map(Number);
+const ROUNDS = Number(values.rounds);
 const SAMPLING = { temperature: 1, topK: 50, topP: 1 };
 const PROMPT = 'Once upon a time, in a land far away,';
 const BIN = new URL('../bin/xlstm.js', import.meta.url).pathname;
@@ -106,20 +109,9 @@ const SUBSCRIPTION = `subscription($input: GenerateInput!) { generate(input: $in
 
 /** N clients, each on its own socket, each streaming one prompt of TOKENS tokens. */
 async function measureServer(wsUrl: string, N: number): Promise<ServerFigures> {
-  const clients = Array.from({ length: N }, () => createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 }));
   const runs = await Promise.all(
-    clients.map(async (client, i) => {
-      const start = performance.now();
-      const arrivals: number[] = [];
-      const input = { prompts: [PROMPT], maxTokens: TOKENS, ...SAMPLING, seed: i };
-      for await (const r of client.iterate<{ generate: { __typename: string } }>({ query: SUBSCRIPTION, variables: { input } })) {
-        if (r.errors) throw new Error(JSON.stringify(r.errors));
-        if (r.data?.generate.__typename === 'TokenEvent') arrivals.push(performance.now());
-      }
-      return { start, arrivals };
-    }),
+    Array.from({ length: N }, (_, i) => streamTokens(wsUrl, SUBSCRIPTION, { input: { prompts: [PROMPT], maxTokens: TOKENS, ...SAMPLING, seed: i } })),
   );
-  await Promise.all(clients.map((c) => c.dispose()));
   const first = Math.min(...runs.map((r) => r.start));
   const last = Math.max(...runs.map((r) => r.arrivals.at(-1) ?? r.start));
   const tokens = runs.reduce((n, r) => n + r.arrivals.length, 0);
@@ -204,17 +196,6 @@ const { root, id, cleanup } = await pickCheckpoint();
 const server = await startServer(root, id);
 const wsUrl = server.url.replace(/^http/, 'ws');
 console.log(`server: ${server.url} serving ${id}; ${TOKENS} tokens per subscription`);
-await measureServer(wsUrl, 1); // warm-up: compiles kernels, opens the first sockets
-const served: Record<number, ServerFigures> = {};
-for (const N of BATCHES) {
-  served[N] = await measureServer(wsUrl, N);
-  const f = served[N];
-  console.log(
-    `server N=${N}: ${f.tokensPerS.toFixed(1)} tokens/s, TTFT p50 ${f.ttftMs.p50.toFixed(1)} ms p99 ${f.ttftMs.p99.toFixed(1)} ms, ` +
-      `inter-token p50 ${f.interTokenMs.p50.toFixed(1)} ms p99 ${f.interTokenMs.p99.toFixed(1)} ms`,
-  );
-}
-await server.stop();
 
 const backend = await selectBackend(process.env.XLSTM_BACKEND);
 const loaded = await loadCheckpoint(path.join(root, id));
@@ -222,35 +203,42 @@ const named = new Map([...loaded.tensors].map(([name, t]) => [name, tf.tensor(t.
 const model = XlstmModel.fromNamed(loaded.config, named);
 named.forEach((t) => t.dispose());
 const tokenizer = loaded.tokenizerJson ? Tokenizer.fromJson(loaded.tokenizerJson) : Tokenizer.gpt2();
-measureCore(model, tokenizer, 1);
-const core: Record<number, ReturnType<typeof measureCore>> = {};
-for (const B of BATCHES) {
-  core[B] = measureCore(model, tokenizer, B);
-  console.log(`core in-process B=${B}: ${core[B].tokensPerS.toFixed(1)} tokens/s, step p50 ${core[B].stepMs.p50.toFixed(1)} ms p99 ${core[B].stepMs.p99.toFixed(1)} ms`);
-}
 // The server's decode path: a pool when it decodes on threads (cpu and wasm), else in this thread.
 const threads = decodeThreadsOn(backend.name, DECODE_THREADS);
+const pool =
+  threads > 1
+    ? await DecodePool.create({ config: loaded.config, arrays: model.toArrays(), threads, backend: backend.name as 'cpu' | 'wasm', suppressToken: tokenizer.padId })
+    : null;
+
+const best = <T extends { tokensPerS: number }>(a: T | undefined, b: T): T => (a && a.tokensPerS >= b.tokensPerS ? a : b);
+const served: Record<number, ServerFigures> = {};
+const core: Record<number, ReturnType<typeof measureCore>> = {};
 const corePool: Record<number, Awaited<ReturnType<typeof measureCorePool>>> = {};
-if (threads > 1) {
-  const pool = await DecodePool.create({
-    config: loaded.config,
-    arrays: model.toArrays(),
-    threads,
-    backend: backend.name as 'cpu' | 'wasm',
-    suppressToken: tokenizer.padId,
-  });
-  try {
-    await measureCorePool(pool, tokenizer, 1);
-    for (const B of BATCHES) {
-      corePool[B] = await measureCorePool(pool, tokenizer, B);
-      console.log(`core pool x${threads} B=${B}: ${corePool[B].tokensPerS.toFixed(1)} tokens/s, step p50 ${corePool[B].stepMs.p50.toFixed(1)} ms p99 ${corePool[B].stepMs.p99.toFixed(1)} ms`);
+try {
+  // Warm-ups: kernels compiled, first sockets opened, buffers grown.
+  await measureServer(wsUrl, 1);
+  measureCore(model, tokenizer, 1);
+  if (pool) await measureCorePool(pool, tokenizer, 1);
+  for (const N of BATCHES) {
+    for (let round = 0; round < ROUNDS; round++) {
+      served[N] = best(served[N], await measureServer(wsUrl, N));
+      if (pool) corePool[N] = best(corePool[N], await measureCorePool(pool, tokenizer, N));
     }
-  } finally {
-    await pool.close();
+    core[N] = measureCore(model, tokenizer, N);
+    const f = served[N];
+    console.log(
+      `server N=${N}: ${f.tokensPerS.toFixed(1)} tokens/s, TTFT p50 ${f.ttftMs.p50.toFixed(1)} ms p99 ${f.ttftMs.p99.toFixed(1)} ms, ` +
+        `inter-token p50 ${f.interTokenMs.p50.toFixed(1)} ms p99 ${f.interTokenMs.p99.toFixed(1)} ms`,
+    );
+    if (pool) console.log(`core pool x${threads} B=${N}: ${corePool[N].tokensPerS.toFixed(1)} tokens/s, step p50 ${corePool[N].stepMs.p50.toFixed(1)} ms p99 ${corePool[N].stepMs.p99.toFixed(1)} ms`);
+    console.log(`core in-process B=${N}: ${core[N].tokensPerS.toFixed(1)} tokens/s, step p50 ${core[N].stepMs.p50.toFixed(1)} ms p99 ${core[N].stepMs.p99.toFixed(1)} ms`);
   }
+} finally {
+  await pool?.close();
+  await server.stop();
+  model.dispose();
+  cleanup();
 }
-model.dispose();
-cleanup();
 
 const serverPath = threads > 1 ? `pool x${threads}` : 'in-process';
 const sameCore = (N: number) => (threads > 1 ? corePool[N] : core[N]);
@@ -271,6 +259,7 @@ writeFileSync(
       checkpoint: id,
       config: loaded.config,
       tokensPerSubscription: TOKENS,
+      roundsEach: ROUNDS,
       sampling: SAMPLING,
       version: (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version,
       serverDecode: serverPath,
