@@ -167,16 +167,21 @@ function project(plan: Plan, event: unknown, context: unknown): Projected | Prom
   return shape(plan, value, context);
 }
 
-function shape(plan: Plan, value: unknown, context: unknown): Projected {
+function shape(plan: Plan, value: unknown, context: unknown): Projected | Promise<Projected> {
   if (value === null || typeof value !== 'object' || value instanceof Error) return FALLBACK;
+  if (!plan.abstract) return fields(plan, value, getNamedType(plan.info.returnType as GraphQLOutputType).name);
   let typeName: unknown;
-  if (plan.abstract) {
-    try {
-      typeName = plan.abstract.resolveType?.(value, context, plan.info, plan.abstract);
-    } catch {
-      return FALLBACK;
-    }
-  } else typeName = getNamedType(plan.info.returnType as GraphQLOutputType).name;
+  try {
+    typeName = plan.abstract.resolveType?.(value, context, plan.info, plan.abstract);
+  } catch {
+    return FALLBACK;
+  }
+  // type-graphql's resolveType is async.
+  if (typeName instanceof Promise) return typeName.then((name) => fields(plan, value, name), () => FALLBACK);
+  return fields(plan, value, typeName);
+}
+
+function fields(plan: Plan, value: object, typeName: unknown): Projected {
   const leaves = typeof typeName === 'string' ? plan.byType.get(typeName) : undefined;
   if (!leaves) return FALLBACK;
   const out: Record<string, unknown> = {};

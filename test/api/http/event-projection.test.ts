@@ -1,10 +1,23 @@
 import 'reflect-metadata';
 import { parse, subscribe, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { planFor, subscribeProjected } from '../../../src/api/http/event-projection.ts';
 import { buildApiSchema } from '../../../src/api/schema/index.ts';
 import type { GenerateEvent } from '../../../src/serve/index.ts';
+
+// The projection's fallback is graphql's execute: counted, to see which path each event took.
+const executed = vi.hoisted(() => ({ n: 0 }));
+vi.mock('graphql', async (importOriginal) => {
+  const graphql = await importOriginal<typeof import('graphql')>();
+  return {
+    ...graphql,
+    execute: (...a: Parameters<typeof graphql.execute>) => {
+      executed.n++;
+      return graphql.execute(...a);
+    },
+  };
+});
 
 /** Every event kind, with values that exercise serialisation: a split character (''), unicode, an internal error code. */
 const EVENTS: GenerateEvent[] = [
@@ -75,13 +88,19 @@ beforeAll(async () => {
   schema = await buildApiSchema();
 });
 
+beforeEach(() => {
+  executed.n = 0;
+});
+
 describe('subscription events projected without a per-event execute', () => {
   it.each(Object.entries(SHAPES))('the %s shape is planned and yields exactly what graphql executes', async (_name, query) => {
     const document = parse(query);
     const args = (ctx: unknown) => ({ schema, document, variableValues: { input: INPUT }, contextValue: ctx });
     expect(planFor(args(fakeContext().context))).not.toBeNull();
     const want = await collect(await subscribe(args(fakeContext().context)));
+    executed.n = 0;
     const got = await collect(await subscribeProjected(args(fakeContext().context)));
+    expect(executed.n).toBe(0);
     expect(want).toHaveLength(EVENTS.length);
     expect(got).toEqual(want);
   });
@@ -102,7 +121,9 @@ describe('subscription events projected without a per-event execute', () => {
     const document = parse(query);
     const args = (ctx: unknown) => ({ schema, document, variableValues: { input: INPUT, yes: true }, contextValue: ctx });
     expect(planFor(args(fakeContext().context))).toBeNull();
-    expect(await collect(await subscribeProjected(args(fakeContext().context)))).toEqual(await collect(await subscribe(args(fakeContext().context))));
+    const got = await collect(await subscribeProjected(args(fakeContext().context)));
+    expect(executed.n).toBe(EVENTS.length);
+    expect(got).toEqual(await collect(await subscribe(args(fakeContext().context))));
   });
 
   it('falls back per event where the value cannot be serialised as the schema says', async () => {
@@ -115,7 +136,9 @@ describe('subscription events projected without a per-event execute', () => {
     const args = (ctx: unknown) => ({ schema, document, variableValues: { input: INPUT }, contextValue: ctx });
     const want = await collect(await subscribe(args(fakeContext(odd).context)));
     expect(want.slice(1).every((s) => s.includes('"errors"'))).toBe(true);
+    executed.n = 0;
     expect(await collect(await subscribeProjected(args(fakeContext(odd).context)))).toEqual(want);
+    expect(executed.n).toBe(2);
   });
 
   it('returns bad variables as graphql does, without a stream', async () => {
