@@ -17,7 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../../src/backend/select.ts';
 import { webgpuAdapter } from '../../src/backend/webgpu.ts';
-import { adamwStepGpu } from '../../src/core/gpu/adamw.ts';
+import { adamwStepsGpu } from '../../src/core/gpu/adamw.ts';
 import { decodeStepGpu } from '../../src/core/gpu/decode-step.ts';
 import { greedyTokens } from '../../src/core/gpu/greedy.ts';
 import { cachedPackedWeights, PACKED } from '../../src/core/gpu/pack.ts';
@@ -167,7 +167,7 @@ async function benchDecode(model: XlstmModel, B: number, warmup: number, steps: 
  * Forward, backward and AdamW (PyTorch's update, weight decay 0.1, lr 1e-4, no clipping, as the
  * peer) on random tokens; the loss is read back every step. src/train's AdamW reads the gradient
  * norm synchronously, which webgpu under Node cannot: the update here is the fused WGSL AdamW
- * (src/core/gpu/adamw.ts), one dispatch per parameter tensor.
+ * (src/core/gpu/adamw.ts), one dispatch per two parameter tensors.
  */
 async function benchTrain(base: XlstmModel, B: number, T: number, warmup: number, steps: number) {
   const model = base.asTrainable();
@@ -182,14 +182,13 @@ async function benchTrain(base: XlstmModel, B: number, T: number, warmup: number
   const update = (grads: tf.NamedTensorMap) => {
     t++;
     tf.tidy(() => {
-      for (const [name, g] of Object.entries(grads)) {
-        const j = byVar.get(name)!;
-        const { m, v } = moments[j];
-        const r = adamwStepGpu(entries[j][1], g, m, v, t, hyper);
-        entries[j][1].assign(r.p);
-        m.assign(r.m);
-        v.assign(r.v);
-      }
+      const js = Object.keys(grads).map((name) => byVar.get(name)!);
+      const out = adamwStepsGpu(Object.values(grads).map((g, i) => ({ p: entries[js[i]][1], g, ...moments[js[i]] })), t, hyper);
+      out.forEach((r, i) => {
+        entries[js[i]][1].assign(r.p);
+        moments[js[i]].m.assign(r.m);
+        moments[js[i]].v.assign(r.v);
+      });
     });
   };
   /** Waits for the device: a one-element read of the last updated moment. */

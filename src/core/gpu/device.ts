@@ -74,15 +74,22 @@ export interface GpuProgram {
   readonly code: string;
 }
 
-const pipelines = new WeakMap<object, Map<string, Gpu>>();
+interface Pipeline {
+  readonly pipeline: Gpu;
+  /** Asked for once: getBindGroupLayout makes a new binding object on every call. */
+  readonly layout: Gpu;
+}
 
-function pipelineFor(device: Gpu, program: GpuProgram): Gpu {
+const pipelines = new WeakMap<object, Map<string, Pipeline>>();
+
+function pipelineFor(device: Gpu, program: GpuProgram): Pipeline {
   let cache = pipelines.get(device);
   if (!cache) pipelines.set(device, (cache = new Map()));
   let p = cache.get(program.key);
   if (!p) {
     const module = device.createShaderModule({ code: program.code, label: program.key });
-    p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: program.key });
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: program.key });
+    p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
     cache.set(program.key, p);
   }
   return p;
@@ -118,10 +125,10 @@ export function runProgram(
   be.device.queue.writeBuffer(uniform, 0, u.buffer, 0, u.byteLength);
   // Released with tfjs's own uniforms once the commands are submitted.
   be.uniformPendingDisposal.push(uniform);
-  const pipeline = pipelineFor(be.device, program);
+  const { pipeline, layout } = pipelineFor(be.device, program);
   const entries = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
   entries.push({ binding: buffers.length, resource: { buffer: uniform } });
-  const bindGroup = be.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  const bindGroup = be.device.createBindGroup({ layout, entries });
   // Buffers referenced by recorded commands must not return to the pool before submission.
   for (const t of [...outs, ...inputs]) be.commandQueueOwnedIds.add(t.dataId as object);
   be.ensureCommandEncoderReady();

@@ -229,33 +229,3 @@ export function slstmScanGpu(
   return { hs: hs as tf.Tensor3D, c: c as tf.Tensor2D, n: n as tf.Tensor2D, h: h as tf.Tensor2D, m: m as tf.Tensor2D };
 }
 
-/**
- * dR[g, j] = sum over (b, t) of dp[b, t, g, j, :] (outer) h_{t-1}[b, j, :]: one batched matMul
- * over heads. dgx [B, T, 4H], hs [B, T, H] -> [4, nh, dh, dh].
- */
-function recurrentWeightGrad(dgx: tf.Tensor3D, hs: tf.Tensor3D, nh: number, dh: number): tf.Tensor4D {
-  const [B, T] = dgx.shape;
-  const H = nh * dh;
-  const hPrev = tf.slice(tf.pad(hs, [[0, 0], [1, 0], [0, 0]]), [0, 0, 0], [B, T, H]); // h_{t-1}, zeros at t = 0
-  const dp = tf.reshape(tf.transpose(tf.reshape(dgx, [B * T, 4, nh, dh]), [2, 1, 3, 0]), [nh, 4 * dh, B * T]);
-  const hp = tf.transpose(tf.reshape(hPrev, [B * T, nh, dh]), [1, 0, 2]); // [nh, BT, dh]
-  return tf.transpose(tf.reshape(tf.matMul(dp, hp), [nh, 4, dh, dh]), [1, 0, 2, 3]) as tf.Tensor4D;
-}
-
-/** Differentiable scan from the zero state on the device (training): gx [B, T, 4H], R -> hs [B, T, H]. */
-export const slstmScanTrainGpu: (gx: tf.Tensor3D, R: tf.Tensor4D) => tf.Tensor3D = tf.customGrad((...args) => {
-  const gx = args[0] as tf.Tensor3D;
-  const R = args[1] as tf.Tensor4D;
-  const save = args[2] as tf.GradSaveFunc;
-  const [hs, pre, cs, ns, ms] = tf.engine().runKernel(TRAIN, { gx, R }) as tf.Tensor[];
-  save([R, hs, pre, cs, ns, ms]);
-  return {
-    value: hs as tf.Tensor3D,
-    gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-      const [R_, hs_, pre_, cs_, ns_, ms_] = saved;
-      const [dgx] = tf.engine().runKernel(BACKWARD, { dy, R: R_, pre: pre_, cs: cs_, ns: ns_, ms: ms_ }) as tf.Tensor3D[];
-      const [, nh, dh] = R_.shape;
-      return [dgx, recurrentWeightGrad(dgx, hs_ as tf.Tensor3D, nh, dh)];
-    },
-  };
-});

@@ -1,11 +1,14 @@
 /**
- * The mLSTM block's training path on the host backends (cpu, wasm) as ONE differentiable op: a
- * forward kernel and a hand-written backward kernel (train-kernels.ts). Built from tfjs ops the
+ * The mLSTM block's training path as ONE differentiable op: a forward kernel and a hand-written
+ * backward kernel (train-kernels.ts on cpu and wasm, src/core/gpu/mlstm-train-*.ts on webgpu). Built from tfjs ops the
  * block costs ~500 kernel calls per pass, batched per-head matMuls on wasm's slow path, and a
  * recomputation under a second tape; here it is two kernel calls and the trace they share.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dims } from '../config.ts';
+import { onWebgpu } from '../gpu/device.ts';
+import { registerMlstmTrainBackwardGpu } from '../gpu/mlstm-train-backward.ts';
+import { registerMlstmTrainForwardGpu } from '../gpu/mlstm-train-forward.ts';
 import { onHostBackend, registerHostKernel } from '../host/io.ts';
 import { keepTrace, recording, releaseTrace, type KeptTrace } from '../ops/kept-trace.ts';
 import type { MlstmWeights } from '../weights.ts';
@@ -16,6 +19,9 @@ const BACKWARD = 'XlstmMlstmTrainBackward';
 
 registerHostKernel(FORWARD, mlstmTrainForward);
 registerHostKernel(BACKWARD, mlstmTrainBackward);
+// On webgpu the same two kernels are 4 and 5 WGSL dispatches (src/core/gpu/mlstm-train-*.ts).
+registerMlstmTrainForwardGpu();
+registerMlstmTrainBackwardGpu();
 
 /** The block's weights in the kernels' input order (conv ones only when k > 0). */
 const WEIGHT_KEYS = ['normW', 'normB', 'wUp', 'bUp', 'convW', 'convB', 'wC', 'bC', 'wU', 'bU', 'outW', 'outB', 'wDown', 'bDown'] as const;
@@ -29,7 +35,7 @@ export function setFusedMlstmTraining(on: boolean): void {
 
 /** Whether training blocks take the fused op on the active backend. */
 export function fusedMlstmTraining(): boolean {
-  return enabled && onHostBackend();
+  return enabled && (onHostBackend() || onWebgpu());
 }
 
 /** x [B, T, d] -> x + f(LN(x)) from the zero state, differentiable with respect to x and every weight. */

@@ -9,7 +9,8 @@ import { causalConv, convHistory } from '../ops/causal-conv.ts';
 import { groupNorm, layerNorm } from '../ops/norms.ts';
 import type { SlstmWeights } from '../weights.ts';
 import { onWebgpu } from '../gpu/device.ts';
-import { slstmScanGpu, slstmScanTrainGpu } from '../gpu/slstm-scan.ts';
+import { slstmScanGpu } from '../gpu/slstm-scan.ts';
+import { slstmBlockTrainGpu } from '../gpu/slstm-train-block.ts';
 import { slstmScanFrom, slstmScanTrain, zeroScanState } from './scan.ts';
 
 /** Per-sequence state, [B, H] each (conv [B, k-1, d], absent when k = 0). */
@@ -43,6 +44,8 @@ export function slstmBlock(
   state: SlstmBlockState | null,
   wantState: boolean,
 ): { y: tf.Tensor3D; state: SlstmBlockState | null } {
+  // On webgpu the training path is one op of a few dispatches instead of ~170 autodiffed ones.
+  if (onWebgpu() && !state && !wantState) return { y: slstmBlockTrainGpu(x, w, dims), state: null };
   const { d, H, nh, dh, P, k } = dims;
   const [B, T] = x.shape;
   const xn3 = layerNorm(x, w.normW, w.normB) as tf.Tensor3D;
@@ -58,14 +61,10 @@ export function slstmBlock(
   let next: SlstmBlockState | null = null;
   if (onWebgpu()) {
     // WebGPU under Node cannot read back synchronously: the scan runs as WGSL kernels on the device.
-    if (!state && !wantState) {
-      hs = slstmScanTrainGpu(gx, w.R);
-    } else {
-      const out = slstmScanGpu(gx, w.R, state ?? slstmInitState(B, dims));
-      hs = out.hs;
-      const cell = { c: out.c, n: out.n, h: out.h, m: out.m };
-      next = conv ? { conv, ...cell } : cell;
-    }
+    const out = slstmScanGpu(gx, w.R, state ?? slstmInitState(B, dims));
+    hs = out.hs;
+    const cell = { c: out.c, n: out.n, h: out.h, m: out.m };
+    next = conv ? { conv, ...cell } : cell;
   } else if (!state && !wantState) {
     hs = slstmScanTrain(gx, w.R);
   } else {
