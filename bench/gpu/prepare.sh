@@ -11,7 +11,7 @@ G=${1:-.gpu-carry}
 NODE_VERSION=20.20.2
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-grep -qxF "/$G/" .git/info/exclude 2>/dev/null || echo "/$G/" >> .git/info/exclude
+E=$(git rev-parse --git-path info/exclude); grep -qxF "/$G/" "$E" 2>/dev/null || echo "/$G/" >> "$E"
 chmod -R u+w "$G" 2>/dev/null || true
 rm -rf "$G" && mkdir -p "$G/debs"
 
