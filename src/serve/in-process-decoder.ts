@@ -1,12 +1,15 @@
 /**
  * The decoder on the model in this thread, on whatever backend it runs (webgpu included): prompts are prefilled
  * (equal lengths batched) and join the batch with concatStates, every step is ONE batched model.step, and rows leave
- * through gatherState; old states are disposed at once.
+ * through gatherState; old states are disposed at once. On webgpu every row's token is drawn on the device (only ids
+ * and log-probabilities come back); on the host backends rows are sampled in place in the backend's memory.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { concatStates, disposeState, gatherState, type ModelState, type XlstmModel } from '../core/index.ts';
+import { concatStates, disposeState, gatherState, type ModelState, type SamplingParams, type XlstmModel } from '../core/index.ts';
+import { onWebgpu } from '../core/gpu/device.ts';
 import { greedyTokens } from '../core/gpu/greedy.ts';
+import { sampleTokensGpu } from '../core/gpu/sample.ts';
 import { hostView } from '../core/host/io.ts';
 import { XlstmError } from '../util/errors.ts';
 import type { Admitted, AdmitRequest, Decoder, RowId, Sampled, StepInput } from './decoder.ts';
@@ -43,6 +46,11 @@ export class InProcessDecoder implements Decoder {
         const tokens = batchTokens(batch, (j) => prompts[j].tokens);
         const out = tidy(() => this.model.prefill(tf.tensor2d(tokens, [batch.length, lengths[batch[0]]], 'int32')));
         states.push(out.state);
+        if (onWebgpu()) {
+          const drawn = await this.sampleOnDevice(out.logits, batch.map((j) => prompts[j])).finally(() => out.logits.dispose());
+          batch.forEach((j, r) => (sampled[j] = drawn[r]));
+          continue;
+        }
         let logits: Float32Array;
         try {
           // sync: the prompts' last-position logits, the only read of a prefill.
@@ -87,6 +95,10 @@ export class InProcessDecoder implements Decoder {
       const view = hostView(logits);
       // sync: the batch's logits [B, V] in place in the backend's memory, sampled before anything else runs.
       if (view) return this.sample(view, own);
+      if (onWebgpu()) {
+        const drawn = await this.sampleOnDevice(logits, own);
+        return new Map(this.rows.map((r, i) => [r, drawn[i]] as const));
+      }
       // A batch of greedy rows needs only B ids and B log-probabilities from the device, not B x V logits.
       if (own.every((x) => x.sampling.temperature === 0)) return await this.greedyOnDevice(logits);
       // On a device, the normalisers of all rows in one batched op beat V exps per row on the host.
@@ -105,16 +117,21 @@ export class InProcessDecoder implements Decoder {
 
   /** Argmax and log-probability per row on the device; the suppressed token leaves both, as in sampleRow. */
   private async greedyOnDevice(logits: tf.Tensor2D): Promise<Map<RowId, Sampled>> {
+    const drawn = await readTokens(tidy(() => greedyTokens(this.suppressed(logits))));
+    return new Map(this.rows.map((r, i) => [r, drawn[i]] as const));
+  }
+
+  /** Every row's token drawn on webgpu under its own settings and uniform: only B ids and B floats come back. */
+  private async sampleOnDevice(logits: tf.Tensor2D, rows: readonly { sampling: SamplingParams; uniform: number }[]): Promise<Sampled[]> {
+    const settings = new Float32Array(rows.length * 4);
+    rows.forEach(({ sampling: p, uniform }, i) => settings.set([p.temperature, p.topK, p.topP, uniform], i * 4));
+    return readTokens(tidy(() => sampleTokensGpu(this.suppressed(logits), settings)));
+  }
+
+  /** The logits with the suppressed token at -Infinity (out of the draw and the normaliser), as sampleRow sets it. */
+  private suppressed(logits: tf.Tensor2D): tf.Tensor2D {
     const V = logits.shape[1];
-    const { ids, logprobs } = tidy(() => greedyTokens(this.suppressToken !== null && this.suppressToken < V ? tf.add(logits, this.suppressMask(V)) : logits));
-    try {
-      // sync: B ids and B floats.
-      const [id, logprob] = await Promise.all([ids.data(), logprobs.data()]);
-      return new Map(this.rows.map((r, i) => [r, { id: id[i], logprob: logprob[i] }] as const));
-    } finally {
-      ids.dispose();
-      logprobs.dispose();
-    }
+    return this.suppressToken !== null && this.suppressToken < V ? tf.add(logits, this.suppressMask(V)) : logits;
   }
 
   /** [V]: 0 everywhere but -Infinity at the suppressed token (adding it removes that token's mass). */
@@ -152,6 +169,18 @@ export class InProcessDecoder implements Decoder {
     if (this.state) disposeState(this.state);
     this.state = null;
     this.rows = [];
+  }
+}
+
+/** Reads back and disposes the ids and log-probabilities of a batch drawn on the device. */
+async function readTokens({ ids, logprobs }: { ids: tf.Tensor1D; logprobs: tf.Tensor1D }): Promise<Sampled[]> {
+  try {
+    // sync: B ids and B floats.
+    const [id, logprob] = await Promise.all([ids.data(), logprobs.data()]);
+    return Array.from(id, (x, i) => ({ id: x, logprob: logprob[i] }));
+  } finally {
+    ids.dispose();
+    logprobs.dispose();
   }
 }
 
