@@ -1,7 +1,8 @@
 /**
  * GraphQL generate runs against a running `xlstm serve` (the GPU campaign's serve stage, or any local server):
  * the health query over HTTP, then generate subscriptions over graphql-ws (one request per batch size, then
- * several concurrent clients), recording time to first token, tokens/s and whether every prompt finished.
+ * several concurrent clients, then the clients again sampling with temperature 1, top-k 50, top-p 0.95 unless
+ * --sampled 0), recording time to first token, tokens/s and whether every prompt finished.
  * Prints a summary, writes JSON (--out), and exits 1 when any stream failed, timed out or missed a FinishEvent.
  *   node --import tsx bench/gpu/generate-client.ts --url http://127.0.0.1:4000/graphql [--max-tokens 64]
  *     [--batches 1,64] [--clients 8 --client-prompts 8] [--temperature 0] [--seed 7] [--timeout 120] [--out F]
@@ -19,6 +20,7 @@ const FLAGS = {
   clients: '8',
   'client-prompts': '8',
   temperature: '0',
+  sampled: '1',
   seed: '7',
   timeout: '120',
   'warmup-tokens': '4',
@@ -42,6 +44,15 @@ const BATCHES = flag('batches').split(',').filter(Boolean).map(Number);
 const CLIENTS = count('clients', 0);
 const CLIENT_PROMPTS = count('client-prompts', 1);
 const TEMPERATURE = Number(flag('temperature'));
+const SAMPLED = flag('sampled') !== '0';
+interface Sampling {
+  readonly temperature: number;
+  readonly topK?: number;
+  readonly topP?: number;
+}
+const AS_ASKED: Sampling = { temperature: TEMPERATURE };
+/** Tokens drawn on the device by every rule at once (on webgpu the server samples in one kernel per batch). */
+const DRAWN: Sampling = { temperature: 1, topK: 50, topP: 0.95 };
 const SEED = count('seed', 0);
 const TIMEOUT_MS = count('timeout', 1) * 1000;
 const WARMUP_TOKENS = count('warmup-tokens', 0);
@@ -124,7 +135,7 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** One generate request; resolves when the subscription completes, fails, or the deadline cancels it. */
-function stream(client: Client, prompts: string[], maxTokens: number, seed: number, t0: number, deadline: number): Promise<Stream> {
+function stream(client: Client, prompts: string[], maxTokens: number, seed: number, sampling: Sampling, t0: number, deadline: number): Promise<Stream> {
   const n = prompts.length;
   const s: Stream = { prompts: n, firstToken: Array(n).fill(null), tokens: Array(n).fill(0), finishes: Array(n).fill(null), errors: [], gaps: [], end: 0, sample: '' };
   const last: number[] = Array(n).fill(0);
@@ -134,7 +145,7 @@ function stream(client: Client, prompts: string[], maxTokens: number, seed: numb
       s.end = now() - t0;
       resolve(s);
     };
-    const input = { prompts, maxTokens, seed, temperature: TEMPERATURE };
+    const input = { prompts, maxTokens, seed, ...sampling };
     const unsubscribe = client.subscribe<{ generate: Event }>(
       { query: SUBSCRIPTION, variables: { input } },
       {
@@ -193,7 +204,7 @@ interface RunFigures {
   ok: boolean;
 }
 
-async function run(name: string, clients: number, promptsPerClient: number, maxTokens: number): Promise<RunFigures> {
+async function run(name: string, clients: number, promptsPerClient: number, maxTokens: number, sampling: Sampling = AS_ASKED): Promise<RunFigures> {
   const deadline = now() + TIMEOUT_MS;
   const errors: string[] = [];
   const conns: Client[] = [];
@@ -202,7 +213,7 @@ async function run(name: string, clients: number, promptsPerClient: number, maxT
   try {
     for (let c = 0; c < clients; c++) conns.push(await connect());
     const t0 = now();
-    streams = await Promise.all(conns.map((client, c) => stream(client, promptsFor(promptsPerClient, c * promptsPerClient), maxTokens, SEED + c, t0, deadline)));
+    streams = await Promise.all(conns.map((client, c) => stream(client, promptsFor(promptsPerClient, c * promptsPerClient), maxTokens, SEED + c, sampling, t0, deadline)));
     wall = Math.max(...streams.map((s) => s.end));
   } catch (e) {
     errors.push((e as Error).message);
@@ -256,7 +267,7 @@ function line(r: RunFigures): string {
 }
 
 const started = new Date().toISOString();
-const settings = { url: HTTP_URL, maxTokens: MAX_TOKENS, batches: BATCHES, clients: CLIENTS, clientPrompts: CLIENT_PROMPTS, temperature: TEMPERATURE, seed: SEED, timeoutS: TIMEOUT_MS / 1000, warmupTokens: WARMUP_TOKENS };
+const settings = { url: HTTP_URL, maxTokens: MAX_TOKENS, batches: BATCHES, clients: CLIENTS, clientPrompts: CLIENT_PROMPTS, temperature: TEMPERATURE, sampled: SAMPLED ? DRAWN : null, seed: SEED, timeoutS: TIMEOUT_MS / 1000, warmupTokens: WARMUP_TOKENS };
 let info: Record<string, unknown> | null = null;
 const runs: RunFigures[] = [];
 let failure: string | null = null;
@@ -267,6 +278,7 @@ try {
   if (WARMUP_TOKENS > 0) runs.push(await run('warm-up', 1, 1, WARMUP_TOKENS));
   for (const b of BATCHES) runs.push(await run(`batch-${b}`, 1, b, MAX_TOKENS));
   if (CLIENTS > 0) runs.push(await run(`clients-${CLIENTS}x${CLIENT_PROMPTS}`, CLIENTS, CLIENT_PROMPTS, MAX_TOKENS));
+  if (CLIENTS > 0 && SAMPLED) runs.push(await run(`clients-${CLIENTS}x${CLIENT_PROMPTS}-sampled`, CLIENTS, CLIENT_PROMPTS, MAX_TOKENS, DRAWN));
   for (const r of runs) console.log(line(r));
 } catch (e) {
   failure = (e as Error).message;

@@ -9,7 +9,7 @@
 # (webgpu), XLSTM_WEBGPU_BACKEND (vulkan), SERVE_PORT (0: a free one), SERVE_ARGS (more `xlstm serve` flags),
 # SERVE_READY_TIMEOUT (90 s), SERVE_CLIENT_TIMEOUT (180 s), SERVE_STOP_TIMEOUT (20 s), and the client's
 # GEN_MAX_TOKENS (64), GEN_BATCHES (1,64), GEN_CLIENTS (8), GEN_CLIENT_PROMPTS (8), GEN_TEMPERATURE (0),
-# GEN_SEED (7), GEN_TIMEOUT (60 s per run), GEN_WARMUP_TOKENS (4): at most about 5.5 minutes. The server
+# GEN_SAMPLED (1: the clients again, sampling), GEN_SEED (7), GEN_TIMEOUT (60 s per run), GEN_WARMUP_TOKENS (4): at most about 6.5 minutes. The server
 # prefills prompts one at a time as tfjs ops (~925 kernels each for moby-small), so a 64-prompt run waits
 # for 64 prefills before its last prompt's first token.
 set -uo pipefail
