@@ -12,17 +12,27 @@ export type Kernels = Record<string, (...args: number[]) => any>;
 const modules = new Map<string, WebAssembly.Module | null>();
 const instances = new WeakMap<WebAssembly.Memory, Map<string, Kernels>>();
 
-function compiled(key: string, build: () => Fn[]): WebAssembly.Module | null {
-  let m = modules.get(key);
+function compiled(key: string, build: () => Fn[], shared: boolean): WebAssembly.Module | null {
+  // A module imports either a shared or an unshared memory, never both: each kind is compiled on its own.
+  const id = shared ? `${key}#shared` : key;
+  let m = modules.get(id);
   if (m === undefined) {
-    const bytes = moduleBytes(build());
+    const bytes = moduleBytes(build(), { shared });
     m = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-    modules.set(key, m);
+    modules.set(id, m);
   }
   return m;
 }
 
-/** The kernels `build` generates, bound to `memory`; null where WebAssembly SIMD is unavailable. */
+/** Whether `memory` is a shared one (threads): its buffer is a SharedArrayBuffer, where the runtime has those. */
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/**
+ * The kernels `build` generates, bound to `memory` (shared or not); null where WebAssembly SIMD (or, for a shared
+ * memory, WebAssembly threads) is unavailable.
+ */
 export function kernelsIn(memory: WebAssembly.Memory, key: string, build: () => Fn[]): Kernels | null {
   let byKey = instances.get(memory);
   if (!byKey) {
@@ -31,7 +41,7 @@ export function kernelsIn(memory: WebAssembly.Memory, key: string, build: () => 
   }
   let k = byKey.get(key);
   if (!k) {
-    const m = compiled(key, build);
+    const m = compiled(key, build, isShared(memory));
     if (!m) return null;
     k = new WebAssembly.Instance(m, { env: { memory } }).exports as unknown as Kernels;
     byKey.set(key, k);

@@ -59,8 +59,14 @@ export class Fn {
   }
 }
 
-/** The module: every function exported under its name, memory imported as env.memory. */
-export function moduleBytes(fns: readonly Fn[]): Uint8Array<ArrayBuffer> {
+/** The largest memory a module may import: all of wasm32's 4 GiB, in 64 KiB pages. */
+const MAX_PAGES = 65536;
+
+/**
+ * The module: every function exported under its name, memory imported as env.memory. With `shared`, the import
+ * is a shared memory (limits flag 3, which requires a maximum), as threads that work in one memory need.
+ */
+export function moduleBytes(fns: readonly Fn[], options: { shared?: boolean } = {}): Uint8Array<ArrayBuffer> {
   const section = (id: number, items: Code[]): Code => {
     const body = cat(uleb(items.length), ...items);
     return cat([id], uleb(body.length), body);
@@ -70,7 +76,8 @@ export function moduleBytes(fns: readonly Fn[]): Uint8Array<ArrayBuffer> {
     const bytes = Array.from(new TextEncoder().encode(s));
     return cat(uleb(bytes.length), bytes);
   };
-  const memoryImport = cat(name('env'), name('memory'), [0x02, 0x00], uleb(1));
+  const limits = options.shared ? cat([0x03], uleb(1), uleb(MAX_PAGES)) : cat([0x00], uleb(1));
+  const memoryImport = cat(name('env'), name('memory'), [0x02], limits);
   const code = fns.map((f) => {
     const locals = f.locals.map((t) => cat(uleb(1), [t]));
     const body = cat(uleb(locals.length), ...locals, f.body, [0x0b]);
