@@ -13,7 +13,7 @@ import { fusedMlstmTraining, mlstmBlockTrain } from './mlstm/train-block.ts';
 import type { MlstmForm } from './mlstm/cell.ts';
 import { decodeStepGpu } from './gpu/decode-step.ts';
 import { onWebgpu } from './gpu/device.ts';
-import { cachedPackedWeights, disposePackedWeights, isPacked, packState, PACKED, unpackState } from './gpu/pack.ts';
+import { cachedPackedWeights, disposePackedWeights, freshPackedState, isPacked, packState, PACKED, unpackState } from './gpu/pack.ts';
 import { fusedBlockStep, hasHostKernels, normRowsFused } from './host/kernels.ts';
 import { hostModelPrefill } from './host/model-prefill.ts';
 import { hostModelStep, hostStepAvailable, hostStepWeights } from './host/model-step.ts';
@@ -251,9 +251,8 @@ export class XlstmModel {
 
   /** The state of B fresh sequences. */
   initState(B: number): ModelState {
-    return this.stateForm(
-      this.dims.kinds.map((kind) => (kind === 'm' ? mlstmInitState(B, this.dims) : slstmInitState(B, this.dims)) as unknown as BlockState),
-    );
+    if (this.packsState()) return freshPackedState(B, this.dims);
+    return this.dims.kinds.map((kind) => (kind === 'm' ? mlstmInitState(B, this.dims) : slstmInitState(B, this.dims)) as unknown as BlockState);
   }
 
   /**
@@ -261,7 +260,11 @@ export class XlstmModel {
    * sequence) where the step runs as one kernel, on webgpu and on wasm; per-block records elsewhere.
    */
   private stateForm(state: ModelState): ModelState {
-    return onWebgpu() || hostStepAvailable(this.dims) ? packState(state, this.dims) : state;
+    return this.packsState() ? packState(state, this.dims) : state;
+  }
+
+  private packsState(): boolean {
+    return onWebgpu() || hostStepAvailable(this.dims);
   }
 
   /** Parameters, counting a tied head once. */

@@ -12,6 +12,7 @@ import { XlstmError } from '../../util/errors.ts';
 import { typeScriptWorker } from '../../util/ts-worker.ts';
 import type { HostIO } from './io.ts';
 import { addresses, kernelsFor, type Plan, type StepKernels } from './model-step.ts';
+import { stepWeightsBuildAt } from './step-weights.ts';
 import { carve } from './prefill-blocks.ts';
 import { CTRL, CTRL_BYTES, unitsThrough, waitFor, type PrefillFailure, type PrefillJob } from './prefill-protocol.ts';
 import { runShare } from './prefill-share.ts';
@@ -65,6 +66,8 @@ interface Helper {
   readonly ctrl: Int32Array;
   /** false once the helper died or failed a job: prefill stays on one thread from then on */
   usable: boolean;
+  /** The build (stepWeightsBuildAt) of the step weights now copied into the shared memory, if any. */
+  weightsBuild?: number;
 }
 
 /** The helper, once started; `false` once it could not be (no shared memory, threads or SIMD here). */
@@ -192,14 +195,23 @@ export function threadedPrefill(
   for (const i of [CTRL.PROGRESS0, CTRL.PROGRESS1, CTRL.FAILED, CTRL.ABORT, CTRL.COPIED]) Atomics.store(ctrl, i, 0);
   const job: PrefillJob = { type: 'job', plan: JSON.stringify(dims), W: at.weights, state: at.state, B, chunks, inputs: at.inputs, xOut: at.xOut, scratch };
   h.worker.postMessage(job);
-  // The weights go over block by block while the helper starts on chunk 0, each block's ahead of its first use.
-  const w0 = W >> 2;
-  const wAt = at.weights >> 2;
-  const starts = [...plan.weights.blocks.map((o) => Math.min(...Object.values(o))), Math.min(...Object.values(plan.weights.final))];
-  Sh.set(F.subarray(w0 + starts[L], w0 + plan.weights.size), wAt + starts[L]);
-  for (let b = 0; b < L; b++) {
-    Sh.set(F.subarray(w0 + starts[b], w0 + starts[b + 1]), wAt + starts[b]);
-    Atomics.store(ctrl, CTRL.COPIED, b + 1);
+  // The weights go over block by block while the helper starts on chunk 0, each block's ahead of its first use;
+  // not at all when the copy there is of the same build (the shared memory's weights sit at a fixed address).
+  const build = stepWeightsBuildAt(W);
+  if (build === undefined || build !== h.weightsBuild) {
+    h.weightsBuild = undefined;
+    const w0 = W >> 2;
+    const wAt = at.weights >> 2;
+    const starts = [...plan.weights.blocks.map((o) => Math.min(...Object.values(o))), Math.min(...Object.values(plan.weights.final))];
+    Sh.set(F.subarray(w0 + starts[L], w0 + plan.weights.size), wAt + starts[L]);
+    for (let b = 0; b < L; b++) {
+      Sh.set(F.subarray(w0 + starts[b], w0 + starts[b + 1]), wAt + starts[b]);
+      Atomics.store(ctrl, CTRL.COPIED, b + 1);
+      Atomics.notify(ctrl, CTRL.COPIED);
+    }
+    h.weightsBuild = build;
+  } else {
+    Atomics.store(ctrl, CTRL.COPIED, L);
     Atomics.notify(ctrl, CTRL.COPIED);
   }
 

@@ -106,6 +106,14 @@ interface Built {
 }
 
 const cache = new WeakMap<ModelWeights, Built>();
+let builds = 0;
+/** A number per build of a live buffer, by its address: a rebuilt buffer gets a new one, even at a freed one's address. */
+const buildAt = new Map<number, number>();
+
+/** The build number of the step buffer at `address`, so that a copy of it can tell whether it is still current. */
+export function stepWeightsBuildAt(address: number): number | undefined {
+  return buildAt.get(address);
+}
 
 /**
  * The byte address of a weight set's buffer in the wasm heap, built on first use and rebuilt when any weight
@@ -116,9 +124,10 @@ const cache = new WeakMap<ModelWeights, Built>();
 export function cachedStepWeights(w: ModelWeights, dims: Dims, layout: StepWeightLayout, io: HostIO): number {
   let hit = cache.get(w);
   if (!hit || hit.io !== io || !unchanged(hit.tensors, hit.ids)) {
-    if (hit) hit.io.free(hit.info);
+    if (hit) release(hit);
     const data = stepWeightData(w, dims, layout);
     const info = io.alloc([layout.size]);
+    buildAt.set(io.addr(info), ++builds);
     new Float32Array((io.heap as WebAssembly.Memory).buffer, io.addr(info), layout.size).set(data);
     const tensors = weightEntries(w).map(([, t]) => t);
     hit = { tensors, ids: tensors.map((t) => t.dataId), io, info };
@@ -135,6 +144,11 @@ function unchanged(tensors: readonly tf.Tensor[], ids: readonly tf.DataId[]): bo
 /** Frees a weight set's step buffer (model disposal). */
 export function disposeStepWeights(w: ModelWeights): void {
   const hit = cache.get(w);
-  if (hit) hit.io.free(hit.info);
+  if (hit) release(hit);
   cache.delete(w);
+}
+
+function release(hit: Built): void {
+  buildAt.delete(hit.io.addr(hit.info));
+  hit.io.free(hit.info);
 }

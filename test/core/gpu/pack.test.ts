@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../src/backend/select.ts';
-import { isPacked, packState, packWeightsFlat, stateSegments, stepLayout, unpackState, weightSegments } from '../../../src/core/gpu/pack.ts';
+import { freshPackedState, isPacked, packState, packWeightsFlat, stateSegments, stepLayout, unpackState, weightSegments } from '../../../src/core/gpu/pack.ts';
 import { REFERENCE_CONFIG, deriveDims, weightEntries } from '../../../src/core/index.ts';
 import { seededTiny, TINY } from '../../support/tiny-model.ts';
 
@@ -29,6 +29,20 @@ describe('packed layouts for the fused WebGPU step', () => {
       }
     });
     expect(Array.from(flat.subarray(layout.finalNorm, layout.finalNorm + dims.d))).toEqual(Array.from(model.weights.normW.dataSync()));
+    model.dispose();
+  });
+
+  it('builds the fresh packed state that packing every block\'s fresh state gives', () => {
+    const { model } = seededTiny();
+    tf.tidy(() => {
+      const blocks = model.initState(3); // per-block records on cpu
+      expect(isPacked(blocks)).toBe(false);
+      const want = packState(blocks, model.dims)[0].packed.dataSync();
+      const got = freshPackedState(3, model.dims)[0].packed;
+      expect(got.shape).toEqual([3, stepLayout(model.dims).stateSize]);
+      expect(Array.from(got.dataSync())).toEqual(Array.from(want));
+      expect(Array.from(freshPackedState(1, model.dims)[0].packed.dataSync())).toEqual(Array.from(want.subarray(0, want.length / 3)));
+    });
     model.dispose();
   });
 

@@ -127,6 +127,27 @@ describe('prefill on two threads (wasm)', () => {
     });
   });
 
+  it('uses the current weights: two models in turn, and a weight assigned between prompts', async () => {
+    const a = XlstmModel.init(CONFIG, 11);
+    const b = XlstmModel.init(CONFIG, 12).asTrainable();
+    expect(await awaitPrefillHelper()).not.toBeNull();
+    const tokens = prompts(new Rng(5), 1, 90, a.dims.V);
+    for (const model of [a, b, a, b]) {
+      const got = prefill(model, tokens);
+      expect(got.threaded).toBe(true);
+      expect(got.logits).toEqual(stepped(model, tokens).logits);
+    }
+    // A trainable model's weights are variables: assign() swaps the data, and the next prefill must see it.
+    const w = b.weights.blocks[1].normW as tf.Variable;
+    w.assign(tf.mul(w, 1.5));
+    const after = prefill(b, tokens);
+    expect(after.threaded).toBe(true);
+    expect(after.logits).toEqual(stepped(b, tokens).logits);
+    expect(after.logits).not.toEqual(prefill(a, tokens).logits);
+    a.dispose();
+    b.dispose();
+  });
+
   it('keeps short prompts on one thread: one token, and less work than THREADED_MIN_WORK by default', async () => {
     const model = XlstmModel.init(CONFIG, 2);
     expect(await awaitPrefillHelper()).not.toBeNull();
