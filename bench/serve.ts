@@ -5,7 +5,8 @@
  * on: a DecodePool of --decode-threads worker threads (the serve default: one per core), and in this thread
  * (step, logits read, per-row sampling). server/core compares the server with the core on its own path, so it
  * is the server's overhead. The server and the bare pool are measured alternately, --rounds times each at every
- * N, and each keeps its best round, so that a passing disturbance does not land on one side only. The clients
+ * N, and each keeps its best round, so that a passing disturbance does not land on one side only. 128 tokens a
+ * subscription by default: at 32, a round of N = 64 lasts about half a second and its figure moves by +-15%. The clients
  * are a minimal graphql-transport-ws client (bench/lib/subscription-client.ts): they share the cores with the
  * server. Prints a table, writes bench/results/serve.json. Run it with nothing else on the machine.
  */
@@ -30,12 +31,12 @@ const { values } = parseArgs({
   options: {
     checkpoint: { type: 'string' },
     'checkpoints-dir': { type: 'string', default: 'checkpoints' },
-    tokens: { type: 'string', default: '32' },
+    tokens: { type: 'string', default: '128' },
     batches: { type: 'string', default: '1,8,64' },
     out: { type: 'string', default: 'bench/results/serve.json' },
     /** As `xlstm serve --decode-threads`; default one per core. */
     'decode-threads': { type: 'string' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const DECODE_THREADS = resolveDecodeThreads(values['decode-threads'] === undefined ? undefined : Number(values['decode-threads']));
