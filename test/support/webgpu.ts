@@ -3,6 +3,7 @@
  * llvmpipe through Dawn's OpenGL ES backend (CI: see docs/GPU.md for the apt packages).
  * Returns null when webgpu is active, else why it is not, so that suites skip with that reason.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backend/select.ts';
 
 let probe: Promise<string | null> | null = null;
@@ -30,4 +31,22 @@ export function webgpuUnavailable(): Promise<string | null> {
 export function webgpuTitle(title: string, reason: string | null): string {
   if (reason) console.warn(`SKIPPED (no WebGPU adapter) ${title}: ${reason}`);
   return reason ? `${title} [skipped: no WebGPU adapter: ${reason}]` : title;
+}
+
+/** Counts compute dispatches (Dawn's encoder method, wrapped) while `fn` runs; 0 off webgpu. */
+export function countingDispatches<R>(fn: () => R): { value: R; dispatches: number } {
+  type Encoder = { prototype: { dispatchWorkgroups: (...a: unknown[]) => void } };
+  const proto = (globalThis as unknown as { GPUComputePassEncoder?: Encoder }).GPUComputePassEncoder?.prototype;
+  if (!proto || tf.getBackend() !== 'webgpu') return { value: fn(), dispatches: 0 };
+  const original = proto.dispatchWorkgroups;
+  let n = 0;
+  proto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return original.apply(this, a);
+  };
+  try {
+    return { value: fn(), dispatches: n };
+  } finally {
+    proto.dispatchWorkgroups = original;
+  }
 }

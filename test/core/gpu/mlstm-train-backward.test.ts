@@ -8,7 +8,7 @@ import { traceNames, type MlstmTrainAttrs } from '../../../src/core/mlstm/train-
 import { isXlstmError } from '../../../src/util/errors.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { expectNoTensorLeak, maxRelDiff } from '../../support/tiny-model.ts';
-import { webgpuTitle, webgpuUnavailable } from '../../support/webgpu.ts';
+import { countingDispatches, webgpuTitle, webgpuUnavailable } from '../../support/webgpu.ts';
 
 const reason = await webgpuUnavailable();
 const B = 2;
@@ -77,22 +77,6 @@ async function hostRun(inp: Arrays, k: number): Promise<{ trace: Arrays; grads: 
   const grads = await Promise.all(bwd.map(async (g) => (await g.data()) as Float32Array));
   tf.dispose([y, x, dy, ...outs, ...bwd, ...Object.values(weights)]);
   return { trace, grads };
-}
-
-/** Counts compute dispatches while fn runs (Dawn's encoder method, wrapped). */
-function countingDispatches<R>(fn: () => R): { value: R; dispatches: number } {
-  const proto = (globalThis as unknown as { GPUComputePassEncoder: { prototype: { dispatchWorkgroups: (...a: unknown[]) => void } } }).GPUComputePassEncoder.prototype;
-  const original = proto.dispatchWorkgroups;
-  let n = 0;
-  proto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) {
-    n++;
-    return original.apply(this, a);
-  };
-  try {
-    return { value: fn(), dispatches: n };
-  } finally {
-    proto.dispatchWorkgroups = original;
-  }
 }
 
 describe.skipIf(reason)(webgpuTitle('the webgpu backward kernel of the mLSTM training block', reason), () => {

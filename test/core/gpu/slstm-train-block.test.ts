@@ -10,7 +10,7 @@ import type { SlstmWeights } from '../../../src/core/weights.ts';
 import { isXlstmError } from '../../../src/util/errors.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { expectNoTensorLeak, maxRelDiff } from '../../support/tiny-model.ts';
-import { webgpuTitle, webgpuUnavailable } from '../../support/webgpu.ts';
+import { countingDispatches, webgpuTitle, webgpuUnavailable } from '../../support/webgpu.ts';
 
 const reason = await webgpuUnavailable();
 // N = 18 rows: more than one 16-row tile, so the conv's halo crosses a tile edge inside a sequence.
@@ -101,29 +101,6 @@ async function run(inp: Arrays, k: number, block: (x: tf.Tensor3D, w: SlstmWeigh
   expect(grads.map((g) => g.shape)).toEqual([[B, T, d], ...names.map((n) => inp[n].shape)]);
   tf.dispose([x, dy, y, ...ws, ...grads]);
   return { value, grads: out, names: ['x', ...names], k };
-}
-
-/** Counts compute dispatches while fn runs (Dawn's encoder method, wrapped); 0 off webgpu. */
-function countingDispatches<R>(fn: () => R): { value: R; dispatches: number } {
-  const proto = (
-    globalThis as unknown as {
-      GPUComputePassEncoder?: {
-        prototype: { dispatchWorkgroups: (...a: unknown[]) => void };
-      };
-    }
-  ).GPUComputePassEncoder?.prototype;
-  if (!proto || tf.getBackend() !== 'webgpu') return { value: fn(), dispatches: 0 };
-  const original = proto.dispatchWorkgroups;
-  let n = 0;
-  proto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) {
-    n++;
-    return original.apply(this, a);
-  };
-  try {
-    return { value: fn(), dispatches: n };
-  } finally {
-    proto.dispatchWorkgroups = original;
-  }
 }
 
 /** The oracle: slstmBlock's training path under tfjs autodiff on the cpu backend. */
