@@ -144,6 +144,16 @@ export function runProgram(
   return outs;
 }
 
+/**
+ * WGSL declaring a private f32 array and zeroing it with explicit stores. WGSL zero-initialises a
+ * `var a: array<f32, n>;` at each declaration, but NVIDIA's Vulkan compiler (an H200, driver 580)
+ * kept the previous loop iteration's values in such arrays: accumulators declared inside a loop over
+ * row sub-tiles summed across sub-tiles (training at B = 32 went wrong while B = 16 was right).
+ */
+export function zeroedArray(name: string, n: number | string): string {
+  return `var ${name}: array<f32, ${n}>; for (var zi = 0u; zi < ${n}u; zi++) { ${name}[zi] = 0.0; }`;
+}
+
 /** WGSL helpers shared by the kernels: stable logsigmoid/sigmoid/tanh/silu and erf (A&S 7.1.26). */
 export const WGSL_MATH = /* wgsl */ `
 fn sigm(x: f32) -> f32 {

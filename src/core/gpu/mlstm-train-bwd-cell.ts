@@ -12,7 +12,7 @@
  * memory; the [T, T] matrices are never stored.
  */
 import { NORM_EXP_CAP } from '../mlstm/cell.ts';
-import { WGSL_MATH, type GpuProgram } from './device.ts';
+import { type GpuProgram, WGSL_MATH, zeroedArray } from './device.ts';
 import { bindings, f32, type BwdSpec } from './mlstm-train-bwd-layout.ts';
 
 /** Scratch arrays per (sequence, head), each [T]: g, M, floor, z, dr, rowsum, colsum. */
@@ -92,8 +92,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let live = c0 + lid < T;
     let qo = (b * T + t) * H + j * DH;
     let Mt = scratch[sb + T + t];
-    var qt: array<f32, ${dh}>; var gt: array<f32, ${dh}>;
-    var A: array<f32, ${dh}>; var Bk: array<f32, ${dh}>;
+    ${zeroedArray('qt', dh)} ${zeroedArray('gt', dh)}
+    ${zeroedArray('A', dh)} ${zeroedArray('Bk', dh)}
     for (var e = 0u; e < DH; e++) { qt[e] = q[qo + e]; gt[e] = dht[qo + e]; }
     var r = 0.0; var rowA = 0.0;
     let last = min(c0 + CW, T);
@@ -143,8 +143,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = b * T + s;
     let ko = n * H + j * DH;
     let gs = scratch[sb + s];
-    var ks: array<f32, ${dh}>; var vs: array<f32, ${dh}>;
-    var dk: array<f32, ${dh}>; var dv: array<f32, ${dh}>;
+    ${zeroedArray('ks', dh)} ${zeroedArray('vs', dh)}
+    ${zeroedArray('dk', dh)} ${zeroedArray('dv', dh)}
     for (var e = 0u; e < DH; e++) { ks[e] = kk[ko + e]; vs[e] = v[ko + e]; }
     var col = 0.0;
     for (var t0 = c0; t0 < T; t0 += SC) {

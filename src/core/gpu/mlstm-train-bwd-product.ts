@@ -6,6 +6,7 @@
  * padded to MC + 1 floats so that threads reading one column hit distinct banks.
  */
 import type { BwdSpec } from './mlstm-train-bwd-layout.ts';
+import { zeroedArray } from './device.ts';
 
 /** Outputs per thread of a product with J columns: RT * J / WG, rounded up. */
 export const perThread = (s: BwdSpec, J: number): number => Math.ceil((s.RT * J) / s.WG);
@@ -28,7 +29,7 @@ export function stagedProduct(s: BwdSpec, acc: string, A: string, aStride: strin
   const J = `${Jn}u`;
   const M = `${Mn}u`;
   return `
-    var ${acc}: array<f32, ${per}>;
+    ${zeroedArray(acc, per)}
     for (var m0 = 0u; m0 < ${M}; m0 += ${MC}u) {
       for (var p = lid; p < ${J} * ${MC}u; p += WG) {
         let j = p / ${MC}u; let ci = p % ${MC}u;

@@ -6,7 +6,7 @@
  * weight is read once per workgroup. Two programs, because one would bind 24 storage buffers and
  * WebGPU adapters offer 16 (the H200's Vulkan one included).
  */
-import { gpuOptions, WGSL_MATH, type GpuProgram } from './device.ts';
+import { gpuOptions, type GpuProgram, WGSL_MATH, zeroedArray } from './device.ts';
 
 /** The block's sizes that shape the generated code. */
 export interface FwdSizes {
@@ -56,7 +56,7 @@ function product(acc: string, tile: string, w: string, K: number, kName: string,
     ${rs.map((r) => `let t${r} = ${tile}[${r * K}u + i];`).join(' ')}
     ${each((c, r) => `${name(c, r)} += t${r} * w${c};`)}
   }
-  var ${acc}: array<f32, ${C * TR}>;
+  ${zeroedArray(acc, C * TR)}
   ${each((c, r) => `${acc}[${c * TR + r}] = ${name(c, r)};`)}`;
 }
 

@@ -3,7 +3,7 @@
  * GroupNorm backward before the scan's BPTT, the gate projections, conv and LayerNorm backward after
  * it. The conv's backward reads k-1 rows ahead: those halo rows are recomputed by the workgroup.
  */
-import { WGSL_MATH } from './device.ts';
+import { WGSL_MATH, zeroedArray } from './device.ts';
 import { bindings, bound, key, layouts, rowsPerGroup, WG, type RowsProgram, type SlstmSizes } from './slstm-train-rows.ts';
 
 /**
@@ -45,7 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   for (var p = lid; p < P; p += WG) {
-    var acc: array<f32, ${TR}>;
+    ${zeroedArray('acc', TR)}
     for (var r = 0u; r < TR; r++) { acc[r] = 0.0; }
     for (var c = 0u; c < ${bound(d, 'D')}; c++) {
       let w = wDown[p * D + c];
@@ -69,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   for (var col = lid; col < H; col += WG) {
-    var acc: array<f32, ${TR}>;
+    ${zeroedArray('acc', TR)}
     for (var r = 0u; r < TR; r++) { acc[r] = 0.0; }
     for (var q = 0u; q < ${bound(2 * P, 'P2')}; q++) {
       let w = wUp[col * P2 + q];
@@ -135,7 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let r0 = wid.x * TR;
   // The conv branch's gradient for the tile and the HALO rows after it (the conv reads ahead).
   for (var kk = lid; kk < D; kk += WG) {
-    var acc: array<f32, ${TR + HALO}>;
+    ${zeroedArray('acc', TR + HALO)}
     for (var q = 0u; q < TRH; q++) { acc[q] = 0.0; }
     for (var col = 0u; col < ${hl}; col++) {
       let w = wC[kk * H2 + col];
@@ -161,7 +161,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   for (var kk = lid; kk < D; kk += WG) {
-    var acc: array<f32, ${TR}>;
+    ${zeroedArray('acc', TR)}
     for (var r = 0u; r < TR; r++) { acc[r] = 0.0; }
     for (var col = 0u; col < ${hl}; col++) {
       let w = wX[kk * H2 + col];

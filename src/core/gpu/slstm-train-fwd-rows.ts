@@ -3,7 +3,7 @@
  * causal conv + gate projections before the scan, GroupNorm + gated GeLU MLP + residual after it.
  * The conv reads k-1 rows back: those halo rows are recomputed by the workgroup.
  */
-import { WGSL_MATH } from './device.ts';
+import { WGSL_MATH, zeroedArray } from './device.ts';
 import { bindings, bound, key, layouts, rowsPerGroup, WG, type RowsProgram, type SlstmSizes } from './slstm-train-rows.ts';
 
 /**
@@ -91,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       : ''
   }
   for (var col = lid; col < G4; col += WG) {
-    var acc: array<f32, ${TR}>;
+    ${zeroedArray('acc', TR)}
     for (var r = 0u; r < TR; r++) { acc[r] = 0.0; }
     if (col < H2) {
       for (var kk = 0u; kk < ${dl}; kk++) {
@@ -174,8 +174,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   for (var p = lid; p < P; p += WG) {
-    var accA: array<f32, ${TR}>;
-    var accB: array<f32, ${TR}>;
+    ${zeroedArray('accA', TR)}
+    ${zeroedArray('accB', TR)}
     for (var r = 0u; r < TR; r++) { accA[r] = 0.0; accB[r] = 0.0; }
     for (var kk = 0u; kk < ${bound(H, 'H')}; kk++) {
       let wa = wUp[kk * P2 + p]; let wb = wUp[kk * P2 + P + p];
@@ -191,7 +191,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   for (var col = lid; col < D; col += WG) {
-    var acc: array<f32, ${TR}>;
+    ${zeroedArray('acc', TR)}
     for (var r = 0u; r < TR; r++) { acc[r] = 0.0; }
     for (var p = 0u; p < ${bound(P, 'P')}; p++) {
       let w = wDown[p * D + col];
