@@ -1,6 +1,7 @@
 /**
  * The GPU benchmark of our core on tfjs's webgpu backend (docs/GPU.md): correctness on the
- * device against the float64 fixtures, decode tokens/s at B = 1, 8, 64, 256 (fused step, head,
+ * device against the float64 fixtures and of the fused training blocks against the cpu backend at
+ * B = 16 and 32 (blocks-check.ts), decode tokens/s at B = 1, 8, 64, 256 (fused step, head,
  * greedy on the device, token ids read back every step) with dispatches per step, the op-by-op step
  * for contrast, and training tokens/s at B = 16, T = 256 (forward, backward, AdamW). Writes JSON.
  *
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../../src/backend/select.ts';
 import { webgpuAdapter } from '../../src/backend/webgpu.ts';
+import { blocksCheck, maxRelDiff } from './blocks-check.ts';
 import { adamwStepsGpu } from '../../src/core/gpu/adamw.ts';
 import { decodeStepGpu } from '../../src/core/gpu/decode-step.ts';
 import { greedyTokens } from '../../src/core/gpu/greedy.ts';
@@ -79,16 +81,6 @@ function loadFixture(name: string): { config: ModelConfig; model: XlstmModel; to
     if (p) arrays.set(spec.name, { shape: [...spec.shape], data: Float32Array.from(p.values) });
   }
   return { config, model: XlstmModel.fromArrays(config, arrays), tokens: raw.tokens, logits: raw.logits.flat(2) };
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let j = 0; j < b.length; j++) {
-    err = Math.max(err, Math.abs(a[j] - b[j]));
-    scale = Math.max(scale, Math.abs(b[j]));
-  }
-  return err / scale;
 }
 
 /** The fixtures' float64 logits against the device's forward in every form (max relative difference). */
@@ -298,6 +290,15 @@ async function run(): Promise<void> {
   const t0 = performance.now();
   result.correctness = await correctness();
   log(`correctness (max relative difference to the float64 fixtures): ${JSON.stringify(result.correctness)}`);
+  save();
+  // The fused training blocks at the trained size and twice it, against the cpu backend.
+  const blocks: Record<string, { mlstm: number; slstm: number }> = {};
+  for (const B of quick ? [2] : [16, 32]) {
+    const T = quick ? 16 : 256;
+    blocks[`B=${B} T=${T}`] = await blocksCheck(B, T);
+  }
+  result.trainingBlocks = blocks;
+  log(`training blocks, largest relative difference of the gradients to the cpu backend: ${JSON.stringify(blocks)}`);
   save();
 
   const model = XlstmModel.init(REFERENCE_CONFIG, 0);
