@@ -12,7 +12,7 @@
 import { WGSL_MATH, type GpuProgram } from './device.ts';
 
 /** Rows per workgroup: 64 on long sequences, less on short ones so that few threads idle. */
-export function cellTile(T: number): number {
+function cellTile(T: number): number {
   let ct = 8;
   while (ct < 64 && ct < T) ct *= 2;
   return ct;

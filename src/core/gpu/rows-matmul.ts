@@ -11,7 +11,7 @@ import { runProgram, type GpuProgram } from './device.ts';
 const TILE = 16;
 
 /** Which variant of the product: out[M, N] = op(a) op(b) (+ bias[N]) (+ residual[M, N]). */
-export interface RowsMatMulFlags {
+interface RowsMatMulFlags {
   /** a is [K, M] and its transpose is used (X^T dY). */
   readonly transposeA: boolean;
   /** b is [N, K] and its transpose is used (dY W^T). */
@@ -21,7 +21,7 @@ export interface RowsMatMulFlags {
 }
 
 /** The program for one variant; sizes are uniforms, so one pipeline serves every shape. */
-export function rowsMatMulProgram(f: RowsMatMulFlags): GpuProgram {
+function rowsMatMulProgram(f: RowsMatMulFlags): GpuProgram {
   const inputs = ['a', 'b', ...(f.bias ? ['bias'] : []), ...(f.residual ? ['res'] : [])];
   const bindings = inputs.map((n, i) => `@group(0) @binding(${i + 1}) var<storage, read> ${n}: array<f32>;`).join('\n');
   // Each thread loads one element of each tile; the reads run along the stored rows (coalesced).

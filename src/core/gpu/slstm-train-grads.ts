@@ -23,7 +23,7 @@ interface Job {
 }
 
 /** The gradients in the op's input order: normW, normB, (convW, convB), wC, wX, bG, R, outW, outB, wUp, bUp, wDown, bDown. */
-export function gradJobs(s: SlstmSizes): Job[] {
+function gradJobs(s: SlstmSizes): Job[] {
   const { d, nh, dh, P, k } = s;
   const H = nh * dh;
   const cOff = k > 0 ? 2 * d : d; // c = xn when there is no conv
