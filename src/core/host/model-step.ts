@@ -305,8 +305,8 @@ export function slstmMlp(
   // The SIMD MLP covers whole groups of four columns; the rest run here, in float64 (as slstm-step.ts).
   const from = 4 * Math.floor(P / 4);
   const bUp = w('bUp') >> 2;
+  s.mlp(a.upm, Up, w('bUp'), a.z, Pp, rows);
   for (let r = 0; r < rows; r++) {
-    s.mlp(a.upm + 4 * r * Up, w('bUp'), a.z + 4 * r * Pp, 1);
     const up = (a.upm >> 2) + r * Up;
     const z = (a.z >> 2) + r * Pp;
     for (let j = from; j < P; j++) F[z + j] = gelu(F[up + j] + F[bUp + j]) * (F[up + P + j] + F[bUp + P + j]);

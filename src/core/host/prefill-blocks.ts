@@ -1,7 +1,8 @@
 /**
  * One pass of the prefill through a range of blocks: a chunk of positions of every row, block by block, with the
- * position-wise work over the whole chunk and the recurrences (conv window, mLSTM and sLSTM cells) one position
- * at a time through the decode step's SIMD kernels. Both prefill threads run it, each in its own memory.
+ * position-wise work over the whole chunk and the recurrences (conv window, mLSTM and sLSTM cells) one row at a
+ * time through the run forms of the decode step's SIMD kernels, which take a row's positions in order with the
+ * step's sums. Both prefill threads run it, each in its own memory.
  */
 import type { Dims } from '../config.ts';
 import { addresses, gateRow, slstmMlp, type Plan, type StepKernels } from './model-step.ts';
@@ -34,7 +35,7 @@ export function carve(base: number, B: number, Tc: number, dims: Dims): Record<s
     x0: M * d, x1: M * d, xn: M * d, down: M * d,
     up: M * pad4(dm + H), u: M * dm, c: M * dm, cc: M * pad4(3 * H + 2 * nh), uu: M * 2 * H, y: M * H,
     cIn: M * d, g1: M * 2 * H, g2: M * 2 * H, upm: M * pad4(2 * P), z: M * pad4(P),
-    seq: B * (taps + Tc) * C, next: taps * C, gates: 3 * nh, work: 4 * H,
+    seq: B * (taps + Tc) * C, gates: Tc * 3 * nh, work: 4 * H,
   };
   return addresses(base, sizes);
 }
@@ -56,21 +57,19 @@ export function runBlocks(p: Pass, plan: Plan, W: number, from: number, to: numb
 }
 
 /**
- * The causal conv of one block over the pass, row by row and position by position with the step's conv kernel:
- * row r's window run in `seq` is its conv state (taps inputs, oldest first) followed by this pass's inputs, so
- * position t's window is the run's rows t .. t + taps - 1. `step(r, t, hist, run)` calls the kernel; the run's
- * last taps rows become the new conv state.
+ * The causal conv of one block over row r's positions: the row's window run in `seq` is its conv state (taps
+ * inputs, oldest first) followed by a place per position, so position t's window is the run's rows t ..
+ * t + taps - 1; `conv(run)` fills it; the run's last taps rows become the new conv state. Returns the run.
  */
-function convOverTime(p: Pass, C: number, base: number, conv: number, step: (r: number, t: number, hist: number, run: number) => void): void {
-  const { F, B, Tc, a, dims } = p;
+function convRow(p: Pass, C: number, base: number, conv: number, r: number, fill: (run: number) => void): number {
+  const { F, Tc, a, dims } = p;
   const taps = dims.k - 1;
-  for (let r = 0; r < B; r++) {
-    const run = a.seq + 4 * r * (taps + Tc) * C;
-    const st = (p.state + r * p.row + base) / 4 + conv;
-    F.copyWithin(run >> 2, st, st + taps * C);
-    for (let t = 0; t < Tc; t++) step(r, t, run + 4 * t * C, run);
-    F.copyWithin(st, (run >> 2) + Tc * C, (run >> 2) + (Tc + taps) * C);
-  }
+  const run = a.seq + 4 * r * (taps + Tc) * C;
+  const st = (p.state + r * p.row + base) / 4 + conv;
+  F.copyWithin(run >> 2, st, st + taps * C);
+  fill(run);
+  F.copyWithin(st, (run >> 2) + Tc * C, (run >> 2) + (Tc + taps) * C);
+  return run;
 }
 
 function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: number, base: number, seg: Offsets): void {
@@ -80,23 +79,21 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
   const taps = dims.k - 1;
   const Wc = pad4(3 * H + 2 * nh);
   const Wup = pad4(dm + H);
+  const [bC, bU, bUp, outW, outB] = [w('bC'), w('bU'), w('bUp'), w('outW'), w('outB')];
   m.norm(x, w('normW'), w('normB'), a.xn, M);
   mm.mm(a.xn, d, w('wUp'), a.up, Wup, d, Wup / 4, M);
   if (dims.k > 0) {
-    // The conv kernel writes u = up + bUp for position t into the run, where later positions' windows read it.
-    convOverTime(p, dm, base, seg.conv, (r, t, hist, run) => {
-      const i = r * Tc + t;
-      m.conv(a.up + 4 * i * Wup, w('bUp'), w('convW'), w('convB'), hist, run + 4 * (t + taps) * dm, a.c + 4 * i * dm, a.next, 1);
-    });
+    const [convW, convB, wU] = [w('convW'), w('convB'), w('wU')];
     for (let r = 0; r < B; r++) {
-      const run = a.seq + 4 * r * (taps + Tc) * dm;
-      mm.mm(run + 4 * taps * dm, dm, w('wU'), a.uu + 8 * r * Tc * H, 2 * H, dm, (2 * H) / 4, Tc);
+      // The conv kernel writes u = up + bUp for position t into the run, where later positions' windows read it.
+      const run = convRow(p, dm, base, seg.conv, r, (run) => m.convRun(a.up + 4 * r * Tc * Wup, bUp, convW, convB, run, a.c + 4 * r * Tc * dm, Tc));
+      mm.mm(run + 4 * taps * dm, dm, wU, a.uu + 8 * r * Tc * H, 2 * H, dm, (2 * H) / 4, Tc);
     }
   } else {
-    const bUp = w('bUp') >> 2;
+    const b = bUp >> 2;
     for (let i = 0; i < M; i++) {
       const up = (a.up >> 2) + i * Wup, u = (a.u >> 2) + i * dm;
-      for (let j = 0; j < dm; j++) F[u + j] = F[up + j] + F[bUp + j];
+      for (let j = 0; j < dm; j++) F[u + j] = F[up + j] + F[b + j];
     }
     mm.mm(a.u, dm, w('wU'), a.uu, 2 * H, dm, (2 * H) / 4, M);
   }
@@ -104,14 +101,13 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
   const scale = 1 / Math.sqrt(dh);
   for (let r = 0; r < B; r++) {
     const row = p.state + r * p.row + base;
-    for (let t = 0; t < Tc; t++) {
-      const i = r * Tc + t;
-      gateRow(F, (a.cc >> 2) + i * Wc, w('bC') >> 2, (row >> 2) + seg.m, (row >> 2) + seg.m, a.gates >> 2, nh, H);
-      m.cell(
-        a.cc + 4 * i * Wc, a.uu + 8 * i * H, a.up + 4 * i * Wup, w('bC'), w('bU'), w('bUp'), w('outW'), w('outB'),
-        row + 4 * seg.C, row + 4 * seg.n, a.gates, row + 4 * seg.C, row + 4 * seg.n, a.y + 4 * i * H, a.work, 1, scale,
-      );
-    }
+    const mAt = (row >> 2) + seg.m;
+    // The stabiliser's recurrence alone first: every position's gates, then the cells of the row's positions.
+    for (let t = 0; t < Tc; t++) gateRow(F, (a.cc >> 2) + (r * Tc + t) * Wc, bC >> 2, mAt, mAt, (a.gates >> 2) + 3 * nh * t, nh, H);
+    m.cellRun(
+      a.cc + 4 * r * Tc * Wc, a.uu + 8 * r * Tc * H, a.up + 4 * r * Tc * Wup, bC, bU, bUp, outW, outB,
+      row + 4 * seg.C, row + 4 * seg.n, a.gates, row + 4 * seg.C, row + 4 * seg.n, a.y + 4 * r * Tc * H, a.work, Tc, scale,
+    );
   }
   mm.mm(a.y, H, w('wDown'), a.down, d, H, d / 4, M);
   m.residual(x, a.down, w('bDown'), xNext, M);
@@ -124,22 +120,22 @@ function slstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
   const taps = dims.k - 1;
   s.norm(x, w('normW'), w('normB'), a.xn, M);
   if (dims.k > 0) {
-    convOverTime(p, d, base, seg.conv, (r, t, hist, run) => {
-      const i = r * Tc + t;
-      const at = run + 4 * (t + taps) * d;
-      F.copyWithin(at >> 2, (a.xn >> 2) + i * d, (a.xn >> 2) + (i + 1) * d);
-      s.conv(at, 0, w('convW'), w('convB'), hist, 0, a.cIn + 4 * i * d, a.next, 1);
-    });
+    const [convW, convB] = [w('convW'), w('convB')];
+    for (let r = 0; r < B; r++) {
+      convRow(p, d, base, seg.conv, r, (run) => {
+        const xn = (a.xn >> 2) + r * Tc * d;
+        F.copyWithin((run >> 2) + taps * d, xn, xn + Tc * d);
+        s.convRun(run + 4 * taps * d, 0, convW, convB, run, a.cIn + 4 * r * Tc * d, Tc);
+      });
+    }
   }
   mm.mm(dims.k > 0 ? a.cIn : a.xn, d, w('wC'), a.g1, 2 * H, d, (2 * H) / 4, M);
   mm.mm(a.xn, d, w('wX'), a.g2, 2 * H, d, (2 * H) / 4, M);
+  const [bG, Rt, outW, outB] = [w('bG'), w('Rt'), w('outW'), w('outB')];
   for (let r = 0; r < B; r++) {
     const row = p.state + r * p.row + base;
     const [c, n, h, m] = [row + 4 * seg.c, row + 4 * seg.n, row + 4 * seg.h, row + 4 * seg.m];
-    for (let t = 0; t < Tc; t++) {
-      const i = r * Tc + t;
-      s.cell(a.g1 + 8 * i * H, a.g2 + 8 * i * H, w('bG'), w('Rt'), c, n, h, m, c, n, h, m, w('outW'), w('outB'), a.y + 4 * i * H, a.work, 1);
-    }
+    s.cellRun(a.g1 + 8 * r * Tc * H, a.g2 + 8 * r * Tc * H, bG, Rt, c, n, h, m, c, n, h, m, outW, outB, a.y + 4 * r * Tc * H, a.work, Tc);
   }
   slstmMlp(p.k, F, dims, a, w, x, xNext, M);
 }

@@ -115,7 +115,7 @@ export function slstmStepHost(io: HostIO, inp: Record<string, Info>, a: SlstmSte
   const z = take([B, P]);
   {
     // The SIMD kernel covers whole groups of four columns; the rest (or all, without it) run here.
-    if (simd) simd.mlp(at(upm), at(inp.bUp), at(z), B);
+    if (simd) simd.mlp(at(upm), 2 * P, at(inp.bUp), at(z), P, B);
     const uv = v(upm), bUp = v(inp.bUp), zv = v(z);
     const from = simd ? 4 * Math.floor(P / 4) : 0;
     for (let r = 0; r < B; r++) {

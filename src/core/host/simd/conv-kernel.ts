@@ -18,39 +18,67 @@ export interface ConvShape {
  * + w[taps] u + sum_t w[t] hist[t]) over the window hist [B, taps, C] (oldest first) and u; w is [taps + 1, C];
  * next = the window shifted by one (oldest out, u in last). Same sums, in float32, as math.ts convStepRows.
  */
-export function convFn({ C, taps, xStride, bias }: ConvShape): Fn {
+export function convFn(shape: ConvShape): Fn {
   const f = new Fn('conv', Array(9).fill(Ty.i32), []);
   const [x, xBias, w, wBias, hist, u, out, next, B] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const r = f.local(Ty.i32);
-  const o = f.local(Ty.i32);
-  const xr = f.local(Ty.i32);
-  const hr = f.local(Ty.i32);
-  const nr = f.local(Ty.i32);
-  const ur = f.local(Ty.i32);
-  const cr = f.local(Ty.i32);
-  const xv = f.local(Ty.v128);
-  const acc = f.local(Ty.v128);
-  const vm = new VMath(f);
+  const { C, taps, xStride } = shape;
   const C4 = 4 * C;
-  const at = (base: number) => add(get(base), get(o));
-  let sum: Code = vadd(vload(at(wBias)), vmul(vload(at(w), taps * C4), get(xv)));
-  for (let t = 0; t < taps; t++) sum = vadd(sum, vmul(vload(at(w), t * C4), vload(at(hr), t * C4)));
-  const body: Code = [
-    ...set(xv, bias ? vadd(vload(at(xr)), vload(at(xBias))) : vload(at(xr))),
-    ...(bias ? vstore(at(ur), get(xv)) : []),
-    ...set(acc, sum),
-    ...vstore(at(cr), vmul(get(acc), vm.sigmoid(get(acc)))),
-  ];
+  const p = convPointers(f);
+  const body = convBody(f, shape, p, w, xBias, wBias);
   // Row r's [taps, C] block of `next` is its block of `hist` moved up one, then u.
-  for (let t = 0; t + 1 < taps; t++) body.push(...vstore(at(nr), vload(at(hr), (t + 1) * C4), t * C4));
-  body.push(...vstore(at(nr), get(xv), (taps - 1) * C4));
-  f.body = loop(r, i32(0), get(B), 1, [
-    ...set(xr, add(get(x), mul(get(r), i32(4 * xStride)))),
-    ...set(hr, add(get(hist), mul(get(r), i32(taps * C4)))),
-    ...set(nr, add(get(next), mul(get(r), i32(taps * C4)))),
-    ...set(ur, add(get(u), mul(get(r), i32(C4)))),
-    ...set(cr, add(get(out), mul(get(r), i32(C4)))),
-    ...loop(o, i32(0), i32(C4), 16, body),
+  for (let t = 0; t + 1 < taps; t++) body.push(...vstore(add(get(p.nr), get(p.o)), vload(add(get(p.hr), get(p.o)), (t + 1) * C4), t * C4));
+  body.push(...vstore(add(get(p.nr), get(p.o)), get(p.xv), (taps - 1) * C4));
+  f.body = loop(p.r, i32(0), get(B), 1, [
+    ...set(p.xr, add(get(x), mul(get(p.r), i32(4 * xStride)))),
+    ...set(p.hr, add(get(hist), mul(get(p.r), i32(taps * C4)))),
+    ...set(p.nr, add(get(next), mul(get(p.r), i32(taps * C4)))),
+    ...set(p.ur, add(get(u), mul(get(p.r), i32(C4)))),
+    ...set(p.cr, add(get(out), mul(get(p.r), i32(C4)))),
+    ...loop(p.o, i32(0), i32(C4), 16, body),
   ]);
   return f;
+}
+
+/**
+ * convRun(x, xBias, w, wBias, seq, out, T): the conv over T positions of one row, in order, with conv's sums: seq
+ * [taps + T, C] holds the window (oldest first) then a place per position, where position t's u is written
+ * (row taps + t) before position t + 1's window reads it. Without `bias` the inputs are already there: x = seq's
+ * row taps, and the shape's xStride is C. No window is shifted out: the caller keeps seq's last taps rows.
+ */
+export function convRunFn(shape: ConvShape): Fn {
+  const f = new Fn('convRun', Array(7).fill(Ty.i32), []);
+  const [x, xBias, w, wBias, seq, out, T] = [0, 1, 2, 3, 4, 5, 6];
+  const { C, taps, xStride } = shape;
+  const C4 = 4 * C;
+  const p = convPointers(f);
+  f.body = loop(p.r, i32(0), get(T), 1, [
+    ...set(p.xr, add(get(x), mul(get(p.r), i32(4 * xStride)))),
+    ...set(p.hr, add(get(seq), mul(get(p.r), i32(C4)))),
+    ...set(p.ur, add(get(p.hr), i32(taps * C4))),
+    ...set(p.cr, add(get(out), mul(get(p.r), i32(C4)))),
+    ...loop(p.o, i32(0), i32(C4), 16, convBody(f, shape, p, w, xBias, wBias)),
+  ]);
+  return f;
+}
+
+function convPointers(f: Fn) {
+  return {
+    r: f.local(Ty.i32), o: f.local(Ty.i32), xr: f.local(Ty.i32), hr: f.local(Ty.i32), nr: f.local(Ty.i32),
+    ur: f.local(Ty.i32), cr: f.local(Ty.i32), xv: f.local(Ty.v128), acc: f.local(Ty.v128),
+  };
+}
+
+/** Four channels at o of one position: u (stored when biased) and out from the window at hr. */
+function convBody(f: Fn, { C, taps, bias }: ConvShape, p: ReturnType<typeof convPointers>, w: number, xBias: number, wBias: number): Code {
+  const vm = new VMath(f);
+  const C4 = 4 * C;
+  const at = (base: number) => add(get(base), get(p.o));
+  let sum: Code = vadd(vload(at(wBias)), vmul(vload(at(w), taps * C4), get(p.xv)));
+  for (let t = 0; t < taps; t++) sum = vadd(sum, vmul(vload(at(w), t * C4), vload(at(p.hr), t * C4)));
+  return [
+    ...set(p.xv, bias ? vadd(vload(at(p.xr)), vload(at(xBias))) : vload(at(p.xr))),
+    ...(bias ? vstore(at(p.ur), get(p.xv)) : []),
+    ...set(p.acc, sum),
+    ...vstore(at(p.cr), vmul(get(p.acc), vm.sigmoid(get(p.acc)))),
+  ];
 }

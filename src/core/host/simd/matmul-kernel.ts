@@ -5,7 +5,7 @@
  * it (and equals the sequential sum XNNPACK's wasm SIMD GEMM computes).
  */
 import { kernelsIn, type Kernels } from './instance.ts';
-import { add, fload, Fn, geS, get, i32, loop, mul, set, splat, sub, Ty, vadd, vconst, vload, vmul, vstore, when, type Code } from './wasm.ts';
+import { add, Fn, geS, get, i32, loop, mul, set, sub, Ty, vadd, vconst, vload, vloadSplat, vmul, vstore, when, type Code } from './wasm.ts';
 
 /** Rows and four-column vectors per tile: 2 x 4 accumulators plus 4 weight vectors fit the 16 SIMD registers of x64. */
 const ROWS = 2;
@@ -54,7 +54,7 @@ function matmulFn(): Fn {
     const step: Code = [];
     for (let t = 0; t < T; t++) step.push(...set(wv[t], vload(get(L.wp), 16 * t)));
     for (let i = 0; i < R; i++) {
-      step.push(...set(s, splat(fload(get(xp[i])))));
+      step.push(...set(s, vloadSplat(get(xp[i]))));
       for (let t = 0; t < T; t++) step.push(...set(acc[i * T + t], vadd(get(acc[i * T + t]), vmul(get(s), get(wv[t])))));
       step.push(...set(xp[i], add(get(xp[i]), i32(4))));
     }

@@ -4,7 +4,7 @@
  * and silu(r) gating, and the block's LayerNorm and residual sum. Same equations as the JavaScript loops of
  * mlstm-step.ts, in float32.
  */
-import { convFn } from './conv-kernel.ts';
+import { convFn, convRunFn } from './conv-kernel.ts';
 import { kernelsIn, type Kernels } from './instance.ts';
 import { normFn, residualFn } from './row-ops.ts';
 import { VMath } from './vmath.ts';
@@ -30,8 +30,9 @@ export function simdCovers(w: MlstmWidths): boolean {
 /** The kernels for `w` in `heap`, compiled on first use; null where WebAssembly SIMD is unavailable. */
 export function mlstmKernels(heap: WebAssembly.Memory, w: MlstmWidths): Kernels | null {
   const { d, nh, dh, dm, k } = w;
-  const conv = () => (k > 0 ? [convFn({ C: dm, taps: k - 1, xStride: dm + nh * dh, bias: true })] : []);
-  return kernelsIn(heap, `mlstm:${d},${nh},${dh},${dm},${k}`, () => [...conv(), cellFn(w), normFn(d), residualFn(d)]);
+  const shape = { C: dm, taps: k - 1, xStride: dm + nh * dh, bias: true };
+  const conv = () => (k > 0 ? [convFn(shape), convRunFn(shape)] : []);
+  return kernelsIn(heap, `mlstm:${d},${nh},${dh},${dm},${k}`, () => [...conv(), cellFn(w, false), cellFn(w, true), normFn(d), residualFn(d)]);
 }
 
 /**
@@ -40,14 +41,17 @@ export function mlstmKernels(heap: WebAssembly.Memory, w: MlstmWidths): Kernels 
  * n' = f' n + i' k, C' = f' C + i' v k^T, h = o * (C' q) / max(|n'.q|, floor); then y = (GroupNorm(h) + skip)
  * * silu(r). The projections cc = c W_C, uu = u W_U and up = xn W_up come without their biases. `work` holds
  * one head's h [dh].
+ *
+ * cellRun (`run`), same arguments: B positions of ONE row in order, updating that row's C and n in place (C = Cn,
+ * n = nn): position t's inputs and outputs are rows t of cc, uu, up, gates and y.
  */
-function cellFn({ nh, dh, dm }: MlstmWidths): Fn {
+function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
   const H = nh * dh;
   const W = 3 * H + 2 * nh;
   const d4 = dh / 4;
   const H4 = 4 * H;
   const D4 = 4 * dh;
-  const f = new Fn('cell', [...Array(16).fill(Ty.i32), Ty.f32], []);
+  const f = new Fn(run ? 'cellRun' : 'cell', [...Array(16).fill(Ty.i32), Ty.f32], []);
   const [cc, uu, up, bC, bU, bUp, outW, outB, C, n, gates, Cn, nn, y, work, B, scale] = Array.from({ length: 17 }, (_, i) => i);
   const locals = <K extends string>(t: Ty, ...names: K[]) => Object.fromEntries(names.map((k) => [k, f.local(t)])) as Record<K, number>;
   // Row and head pointers (bytes): p.cc is row r's cc at head j's channels, and so on; q4 the head's own.
@@ -126,7 +130,7 @@ function cellFn({ nh, dh, dm }: MlstmWidths): Fn {
     ...set(q4.g, add(get(gates), mul(add(mul(get(p.r), i32(nh)), get(p.j)), i32(12)))),
     ...set(L.iw, splat(fload(get(q4.g)))),
     ...set(L.fw, splat(fload(get(q4.g), 4))),
-    ...set(q4.nb, mul(add(mul(get(p.r), i32(nh)), get(p.j)), i32(D4))),
+    ...set(q4.nb, mul(run ? get(p.j) : add(mul(get(p.r), i32(nh)), get(p.j)), i32(D4))),
     ...qkn,
     ...set(L.inv, fdiv(f32(1), fmax(fabs(vm.hsum(get(L.acc))), fload(get(q4.g), 8)))),
     ...loop(p.i4, i32(0), i32(d4), 1, i4Body),

@@ -4,12 +4,12 @@
  * block's LayerNorm and residual sum. Same
  * equations as the JavaScript loops of slstm-step.ts (and slstm/scan.ts), in float32.
  */
-import { convFn } from './conv-kernel.ts';
+import { convFn, convRunFn } from './conv-kernel.ts';
 import { kernelsIn, type Kernels } from './instance.ts';
 import { normFn, residualFn } from './row-ops.ts';
 import { VMath } from './vmath.ts';
 import {
-  add, f32, fadd, fdiv, fload, Fn, fsqrt, get, i32, loop, mul, set, splat, Ty, vadd, vdiv, vload, vmax, vmul,
+  add, f32, fadd, fdiv, Fn, fsqrt, get, i32, loop, mul, set, splat, Ty, vadd, vdiv, vload, vloadSplat, vmax, vmul,
   vstore, vsub, type Code,
 } from './wasm.ts';
 
@@ -31,17 +31,18 @@ export function slstmSimdCovers(w: SlstmWidths): boolean {
 /** The kernels for `w` in `heap`, compiled on first use; null where WebAssembly SIMD is unavailable. */
 export function slstmKernels(heap: WebAssembly.Memory, w: SlstmWidths): Kernels | null {
   const { nh, dh, d, P, k } = w;
-  const conv = () => (k > 0 ? [convFn({ C: d, taps: k - 1, xStride: d, bias: false })] : []);
-  return kernelsIn(heap, `slstm:${nh},${dh},${d},${P},${k}`, () => [...conv(), cellFn(w), mlpFn(P), normFn(d), residualFn(d)]);
+  const shape = { C: d, taps: k - 1, xStride: d, bias: false };
+  const conv = () => (k > 0 ? [convFn(shape), convRunFn(shape)] : []);
+  return kernelsIn(heap, `slstm:${nh},${dh},${d},${P},${k}`, () => [...conv(), cellFn(w, false), cellFn(w, true), mlpFn(P), normFn(d), residualFn(d)]);
 }
 
 /**
- * mlp(up, bUp, z, B): z = gelu(a) * b per row, where [a | b] = up + bUp ([B, 2P]), for the first 4 floor(P/4)
- * columns of z [B, P] (the caller does the rest).
+ * mlp(up, ups, bUp, z, zs, B): z = gelu(a) * b per row, where [a | b] = up + bUp ([B, 2P], rows ups floats apart),
+ * for the first 4 floor(P/4) columns of z ([B, P], rows zs floats apart); the caller does the rest.
  */
 function mlpFn(P: number): Fn {
-  const f = new Fn('mlp', Array(4).fill(Ty.i32), []);
-  const [up, bUp, z, B] = [0, 1, 2, 3];
+  const f = new Fn('mlp', Array(6).fill(Ty.i32), []);
+  const [up, ups, bUp, z, zs, B] = [0, 1, 2, 3, 4, 5];
   const r = f.local(Ty.i32);
   const o = f.local(Ty.i32);
   const ur = f.local(Ty.i32);
@@ -49,10 +50,10 @@ function mlpFn(P: number): Fn {
   const vm = new VMath(f);
   const at = (base: number) => add(get(base), get(o));
   f.body = loop(r, i32(0), get(B), 1, [
-    ...set(ur, add(get(up), mul(get(r), i32(8 * P)))),
+    ...set(ur, add(get(up), mul(get(r), mul(get(ups), i32(4))))),
     ...loop(o, i32(0), i32(16 * Math.floor(P / 4)), 16, [
       ...set(a, vadd(vload(at(ur)), vload(at(bUp)))),
-      ...vstore(add(add(get(z), mul(get(r), i32(4 * P))), get(o)), vmul(vm.gelu(get(a)), vadd(vload(at(ur), 4 * P), vload(at(bUp), 4 * P)))),
+      ...vstore(add(add(get(z), mul(get(r), mul(get(zs), i32(4)))), get(o)), vmul(vm.gelu(get(a)), vadd(vload(at(ur), 4 * P), vload(at(bUp), 4 * P)))),
     ]),
   ]);
   return f;
@@ -64,17 +65,20 @@ function mlpFn(P: number): Fn {
  * so that four outputs are one vector), then m1 = max(logsigmoid(p_f) + m0, p_i), i' = exp(p_i - m1),
  * f' = exp(logsigmoid(p_f) + m0 - m1), c1 = f' c0 + i' tanh(p_z), n1 = f' n0 + i', h1 = sigmoid(p_o) c1 / n1,
  * and y = GroupNorm(h1). `work` holds one row's p [4H].
+ *
+ * cellRun (`run`), same arguments: B positions of ONE row in order, its state updated in place (c0 = c1 and so
+ * on): position t's inputs and outputs are rows t of g1, g2 and y.
  */
-function cellFn({ nh, dh }: SlstmWidths): Fn {
+function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
   const H = nh * dh;
   const H4 = 4 * H;
   const D4 = 4 * dh;
   const d4 = dh / 4;
-  const f = new Fn('cell', Array(17).fill(Ty.i32), []);
+  const f = new Fn(run ? 'cellRun' : 'cell', Array(17).fill(Ty.i32), []);
   const [g1, g2, bG, Rt, c0, n0, h0, m0, c1, n1, h1, m1, outW, outB, y, work, B] = Array.from({ length: 17 }, (_, i) => i);
   const L = {
     r: f.local(Ty.i32), j: f.local(Ty.i32), i: f.local(Ty.i32), o: f.local(Ty.i32),
-    rs: f.local(Ty.i32), hj: f.local(Ty.i32), rp: f.local(Ty.i32), hp: f.local(Ty.i32),
+    rs: f.local(Ty.i32), ss: f.local(Ty.i32), hj: f.local(Ty.i32), rp: f.local(Ty.i32), hp: f.local(Ty.i32),
     hv: f.local(Ty.v128), it: f.local(Ty.v128), lf: f.local(Ty.v128), lm: f.local(Ty.v128), mn: f.local(Ty.v128),
     iw: f.local(Ty.v128), fw: f.local(Ty.v128), cv: f.local(Ty.v128), nv: f.local(Ty.v128), sum: f.local(Ty.v128),
     mean: f.local(Ty.v128), ginv: f.local(Ty.v128),
@@ -91,12 +95,12 @@ function cellFn({ nh, dh }: SlstmWidths): Fn {
       const gx = vload(add(add(get(src), mul(get(L.r), i32(2 * H4))), get(L.hj)), (g % 2) * H4 + 16 * p);
       code.push(...set(acc[p], vadd(gx, vload(at(bG, L.hj), g * H4 + 16 * p))));
     }
-    const step: Code = [...set(L.hv, splat(fload(get(L.hp))))];
+    const step: Code = [...set(L.hv, vloadSplat(get(L.hp)))];
     for (let p = 0; p < d4; p++) step.push(...set(acc[p], vadd(get(acc[p]), vmul(vload(get(L.rp), 16 * p), get(L.hv)))));
     step.push(...set(L.rp, add(get(L.rp), i32(D4))), ...set(L.hp, add(get(L.hp), i32(4))));
     code.push(
       ...set(L.rp, add(get(Rt), mul(add(i32(g * nh), get(L.j)), i32(dh * D4)))),
-      ...set(L.hp, add(add(get(h0), get(L.rs)), get(L.hj))),
+      ...set(L.hp, add(add(get(h0), get(L.ss)), get(L.hj))),
       ...loop(L.i, i32(0), i32(dh), 1, step),
     );
     for (let p = 0; p < d4; p++) code.push(...vstore(at(work, L.hj), get(acc[p]), g * H4 + 16 * p));
@@ -106,21 +110,21 @@ function cellFn({ nh, dh }: SlstmWidths): Fn {
   const unit: Code = [
     ...set(L.lf, vm.logSigmoid(vload(at(work, L.o), H4))),
     ...set(L.it, vload(at(work, L.o))),
-    ...set(L.lm, vadd(get(L.lf), vload(add(at(m0, L.rs), get(L.o))))),
+    ...set(L.lm, vadd(get(L.lf), vload(add(at(m0, L.ss), get(L.o))))),
     ...set(L.mn, vmax(get(L.lm), get(L.it))),
     // Both exponents are <= 0 by the choice of mn.
     ...set(L.iw, vm.exp(vsub(get(L.it), get(L.mn)))),
     ...set(L.fw, vm.exp(vsub(get(L.lm), get(L.mn)))),
-    ...set(L.cv, vadd(vmul(get(L.fw), vload(add(at(c0, L.rs), get(L.o)))), vmul(get(L.iw), vm.tanh(vload(at(work, L.o), 2 * H4))))),
-    ...set(L.nv, vadd(vmul(get(L.fw), vload(add(at(n0, L.rs), get(L.o)))), get(L.iw))),
-    ...vstore(add(at(c1, L.rs), get(L.o)), get(L.cv)),
-    ...vstore(add(at(n1, L.rs), get(L.o)), get(L.nv)),
-    ...vstore(add(at(m1, L.rs), get(L.o)), get(L.mn)),
-    ...vstore(add(at(h1, L.rs), get(L.o)), vdiv(vmul(vm.sigmoid(vload(at(work, L.o), 3 * H4)), get(L.cv)), get(L.nv))),
+    ...set(L.cv, vadd(vmul(get(L.fw), vload(add(at(c0, L.ss), get(L.o)))), vmul(get(L.iw), vm.tanh(vload(at(work, L.o), 2 * H4))))),
+    ...set(L.nv, vadd(vmul(get(L.fw), vload(add(at(n0, L.ss), get(L.o)))), get(L.iw))),
+    ...vstore(add(at(c1, L.ss), get(L.o)), get(L.cv)),
+    ...vstore(add(at(n1, L.ss), get(L.o)), get(L.nv)),
+    ...vstore(add(at(m1, L.ss), get(L.o)), get(L.mn)),
+    ...vstore(add(at(h1, L.ss), get(L.o)), vdiv(vmul(vm.sigmoid(vload(at(work, L.o), 3 * H4)), get(L.cv)), get(L.nv))),
   ];
 
   // GroupNorm of one head of h1 (as stored, float32) into y.
-  const hAt = () => add(at(h1, L.rs), get(L.hj));
+  const hAt = () => add(at(h1, L.ss), get(L.hj));
   const norm: Code = [];
   for (let p = 0; p < d4; p++) norm.push(...set(L.sum, p === 0 ? vload(hAt()) : vadd(get(L.sum), vload(hAt(), 16 * p))));
   norm.push(...set(L.mean, splat(fdiv(vm.hsum(get(L.sum)), f32(dh)))));
@@ -136,6 +140,8 @@ function cellFn({ nh, dh }: SlstmWidths): Fn {
 
   f.body = loop(L.r, i32(0), get(B), 1, [
     ...set(L.rs, mul(get(L.r), i32(H4))),
+    // A run's positions share one state row.
+    ...set(L.ss, run ? i32(0) : get(L.rs)),
     ...loop(L.j, i32(0), i32(nh), 1, [...set(L.hj, mul(get(L.j), i32(D4))), ...gate(0), ...gate(1), ...gate(2), ...gate(3)]),
     ...loop(L.o, i32(0), i32(H4), 16, unit),
     ...loop(L.j, i32(0), i32(nh), 1, [...set(L.hj, mul(get(L.j), i32(D4))), ...norm]),

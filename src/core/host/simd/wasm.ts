@@ -139,6 +139,8 @@ export const vun = (op: number) => (a: Code): Code => cat(a, simd(op));
 /** 16 bytes at a + offset; a 4-byte alignment hint (float32 rows need not be 16-byte aligned). */
 export const vload = (a: Code, offset = 0): Code => cat(a, simd(0x00), [0x02], uleb(offset));
 export const vstore = (a: Code, v: Code, offset = 0): Code => cat(a, v, simd(0x0b), [0x02], uleb(offset));
+/** The f32 at a + offset in all four lanes (one broadcast load, where f32.load then splat takes a load and a shuffle). */
+export const vloadSplat = (a: Code, offset = 0): Code => cat(a, simd(0x09), [0x02], uleb(offset));
 export const vconst = (x: number): Code => cat(simd(0x0c), f32Bytes(x), f32Bytes(x), f32Bytes(x), f32Bytes(x));
 /** Four lanes of the 32-bit pattern `bits`. */
 export const vbits = (bits: number): Code => {
