@@ -31,6 +31,9 @@ interface Slot {
   readonly thread: DecodeThread;
   /** The worker's rows in its state's order. */
   rows: RowId[];
+  /** The last call that uses this worker (see exclusive), and how many such calls are unsettled. */
+  chain: Promise<unknown>;
+  pending: number;
 }
 
 export class DecodePool implements Decoder {
@@ -38,9 +41,6 @@ export class DecodePool implements Decoder {
   private readonly where = new Map<RowId, Slot>();
   private nextRow = 1;
   private nextCall = 1;
-  private chain: Promise<unknown> = Promise.resolve();
-  /** Calls made and not yet settled. */
-  private pending = 0;
   private started = false;
   private closed = false;
   private failed: XlstmError | null = null;
@@ -61,7 +61,7 @@ export class DecodePool implements Decoder {
     const weights = shareWeights(options.arrays);
     for (let index = 0; index < threads; index++) {
       const init: WorkerInit = { index, config: options.config, backend: options.backend ?? 'wasm', weights, suppressToken: options.suppressToken ?? null };
-      const slot: Slot = { thread: new DecodeThread(index, init, (code, why) => pool.died(slot, code, why)), rows: [] };
+      const slot: Slot = { thread: new DecodeThread(index, init, (code, why) => pool.died(slot, code, why)), rows: [], chain: Promise.resolve(), pending: 0 };
       pool.slots.push(slot);
     }
     try {
@@ -81,6 +81,17 @@ export class DecodePool implements Decoder {
 
   /** Steps run on the worker threads. */
   readonly concurrent = true;
+
+  /** Each worker is a lane: its rows step on their own, beside the other workers' steps. */
+  get lanes(): number {
+    return this.slots.length;
+  }
+
+  laneOf(row: RowId): number {
+    const slot = this.where.get(row);
+    if (!slot) throw new XlstmError('INVALID_INPUT', `laneOf expected a live row, but row ${row} is not one. Hint: ask after admit returned it.`);
+    return slot.thread.index;
+  }
 
   get threads(): number {
     return this.slots.length;
@@ -106,7 +117,7 @@ export class DecodePool implements Decoder {
    * samples its first token with its uniform and adds its row. All or nothing: when any prompt fails, none is added.
    */
   admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]> {
-    return this.exclusive(async () => {
+    return this.exclusive(this.slots, async () => {
       prompts.forEach((p, j) => this.checkPrompt(p, j));
       const loads = this.loads;
       const groups = this.slots.map(() => [] as number[]);
@@ -155,15 +166,18 @@ export class DecodePool implements Decoder {
   }
 
   /**
-   * One decode step of every live row (`inputs` must name each exactly once): feeds its token and samples with
-   * its uniform. Workers run concurrently. After a rejection the rows' positions are unknown: retire them.
+   * One decode step of every live row of the lanes `inputs` touches (it must name each of their rows exactly
+   * once): feeds its token and samples with its uniform. Workers run concurrently, and a step of one lane does
+   * not wait for another lane's. After a rejection the rows' positions are unknown: retire them.
    */
   step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>> {
-    return this.exclusive(async () => {
-      this.checkStepInputs(inputs);
-      const busy = this.slots.filter((s) => s.rows.length > 0);
+    const busy = this.slots.filter((s) => s.rows.some((row) => inputs.has(row)));
+    return this.exclusive(busy, async () => {
+      this.checkStepInputs(inputs, busy);
+      // A retirement that ran first may have emptied a lane.
+      const live = busy.filter((s) => s.rows.length > 0);
       const settled = await Promise.allSettled(
-        busy.map((slot) => {
+        live.map((slot) => {
           const n = slot.rows.length;
           const tokens = new Int32Array(n);
           const sampling = new Float64Array(3 * n);
@@ -185,7 +199,7 @@ export class DecodePool implements Decoder {
       settled.forEach((s, w) => {
         const message = (s as PromiseFulfilledResult<FromWorker>).value;
         if (message.type !== 'sampled') return;
-        busy[w].rows.forEach((row, i) => byRow.set(row, { id: message.ids[i], logprob: message.logprobs[i] }));
+        live[w].rows.forEach((row, i) => byRow.set(row, { id: message.ids[i], logprob: message.logprobs[i] }));
       });
       // In the caller's order, which is usually its own sequence order.
       return new Map([...inputs.keys()].map((row) => [row, byRow.get(row) as Sampled]));
@@ -194,7 +208,8 @@ export class DecodePool implements Decoder {
 
   /** Frees the rows' states; the others keep their places. */
   retire(rows: readonly RowId[]): Promise<void> {
-    return this.exclusive(async () => {
+    const wanted = new Set(rows);
+    return this.exclusive(this.slots.filter((s) => s.rows.some((row) => wanted.has(row))), async () => {
       const drop = new Set(rows);
       for (const row of drop) {
         if (!this.where.has(row)) {
@@ -241,11 +256,13 @@ export class DecodePool implements Decoder {
   }
 
   /**
-   * Calls run one at a time, so the row books always match what the workers hold. A call made while none runs
-   * starts at once, so its messages are posted before the caller's next line: the scheduler posts a step and
-   * then does its own work while the workers compute.
+   * Calls that use a worker run one at a time, so the row books always match what the workers hold; calls on
+   * different workers run side by side. A call whose workers are all idle starts at once, so its messages are
+   * posted before the caller's next line: the scheduler posts a step and then does its own work while the
+   * workers compute. Admissions use every worker (they place rows by load). A call names its workers when it
+   * is made, from the books as they stand (steps and retirements name rows already placed).
    */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  private exclusive<T>(slots: readonly Slot[], fn: () => Promise<T>): Promise<T> {
     const start = (): Promise<T> => {
       if (this.closed) {
         throw new XlstmError('CANCELLED', 'the decode pool expected to be open, but it was closed. Hint: create a new pool.');
@@ -253,10 +270,15 @@ export class DecodePool implements Decoder {
       if (this.failed) throw this.failed;
       return fn();
     };
-    const run = this.pending++ === 0 ? new Promise<T>((resolve) => resolve(start())) : this.chain.then(start);
-    this.chain = run.catch(() => undefined).then(() => {
-      this.pending--;
-    });
+    const idle = slots.every((s) => s.pending === 0);
+    const run = idle ? new Promise<T>((resolve) => resolve(start())) : Promise.all(slots.map((s) => s.chain)).then(start);
+    const settled = run.catch(() => undefined);
+    for (const slot of slots) {
+      slot.pending++;
+      slot.chain = settled.then(() => {
+        slot.pending--;
+      });
+    }
     return run;
   }
 
@@ -287,7 +309,7 @@ export class DecodePool implements Decoder {
     checkUniform(p.uniform, `prompts[${j}].uniform`);
   }
 
-  private checkStepInputs(inputs: ReadonlyMap<RowId, StepInput>): void {
+  private checkStepInputs(inputs: ReadonlyMap<RowId, StepInput>, busy: readonly Slot[]): void {
     const V = this.options.config.vocab_size;
     for (const [row, input] of inputs) {
       if (!this.where.has(row)) {
@@ -299,11 +321,12 @@ export class DecodePool implements Decoder {
       validateSampling(input.sampling);
       checkUniform(input.uniform, `step input of row ${row} uniform`);
     }
-    if (inputs.size !== this.where.size) {
-      const missing = [...this.where.keys()].find((row) => !inputs.has(row));
+    const lanes = busy.reduce((n, s) => n + s.rows.length, 0);
+    if (inputs.size !== lanes) {
+      const missing = busy.flatMap((s) => s.rows).find((row) => !inputs.has(row));
       throw new XlstmError(
         'INVALID_INPUT',
-        `step expected an input for each of the ${this.where.size} live rows, but row ${missing} has none. Hint: retire rows that should not advance.`,
+        `step expected an input for each of the ${lanes} live rows of its lanes, but row ${missing} has none. Hint: retire rows that should not advance.`,
       );
     }
   }

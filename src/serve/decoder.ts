@@ -36,13 +36,20 @@ export interface Decoder {
   readonly threads: number;
   /** Steps run off this thread: the caller can do its own work between posting a step and awaiting it. */
   readonly concurrent: boolean;
+  /** Groups of rows that step on their own: a step may take one lane's rows while another lane's step runs. */
+  readonly lanes: number;
+  /** The lane of a live row, in [0, lanes). */
+  laneOf(row: RowId): number;
   /** Live rows. */
   readonly size: number;
   /** Set once the decoder is unusable (a worker thread died); every later call rejects with it. */
   readonly failure: XlstmError | null;
   /** Prefills each prompt (each on its own tokens only) and samples its first token. All or nothing: a failure adds no row. */
   admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]>;
-  /** One token of every live row (`inputs` names each exactly once). After a rejection, retire the rows. */
+  /**
+   * One token of every live row of the lanes `inputs` touches (it names each of them exactly once). After a
+   * rejection, retire the rows.
+   */
   step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>>;
   /** Frees the rows' states; the others keep their places. */
   retire(rows: readonly RowId[]): Promise<void>;

@@ -19,6 +19,8 @@ import { sampleRow } from './sample-row.ts';
 export class InProcessDecoder implements Decoder {
   readonly threads = 1;
   readonly concurrent = false;
+  /** One lane: every step takes every row. */
+  readonly lanes = 1;
   readonly failure = null;
   /** Row i of `state` is rows[i]. */
   private rows: RowId[] = [];
@@ -30,6 +32,10 @@ export class InProcessDecoder implements Decoder {
     private readonly model: XlstmModel,
     private readonly suppressToken: number | null = null,
   ) {}
+
+  laneOf(): number {
+    return 0;
+  }
 
   get size(): number {
     return this.rows.length;

@@ -1,7 +1,8 @@
 /**
- * One generation loop per loaded model: every iteration runs ONE batched step over all active sequences on a
- * Decoder: the model in this thread, or a DecodePool of worker threads (decodeThreads > 1). A sequence is
- * prefilled alone, joins the batch, and leaves at any step. It draws one uniform per token from its own Rng and
+ * One generation loop per loaded model: every iteration hands out the tokens of ONE batched step on a Decoder:
+ * the model in this thread (one step of all active sequences), or a DecodePool of worker threads (decodeThreads
+ * > 1), where each thread's sequences step on their own, so that no thread waits for another's step. A
+ * sequence is prefilled alone, joins the batch, and leaves at any step. It draws one uniform per token from its own Rng and
  * the decoder samples with it, so its tokens are the same alone, in a batch, beside other requests, on any thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -62,8 +63,9 @@ interface Sequence {
   readonly submittedAt: number;
   lastAt: number;
   lastToken: number;
-  /** Its row in the decoder once admitted. */
+  /** Its row in the decoder once admitted, and that row's lane. */
   row: RowId;
+  lane: number;
   /** The draw for its first token, kept so that a retried admission samples what the first try would have. */
   firstUniform: number | null;
   cancelled: boolean;
@@ -84,8 +86,8 @@ export class Scheduler {
   private readonly loop: Promise<void>;
   private steps = 0;
   private lastStepMs = 0;
-  /** A step posted to the decoder whose tokens are not handed out yet; admission waits until it is. */
-  private inFlight: { readonly out: Promise<Map<RowId, Sampled>>; readonly started: number } | null = null;
+  /** Steps posted to the decoder, by lane, whose tokens are not handed out yet; admission waits until none is. */
+  private readonly inFlight = new Map<number, { readonly out: Promise<Map<RowId, Sampled>>; readonly started: number }>();
 
   constructor(
     private readonly model: XlstmModel,
@@ -116,7 +118,7 @@ export class Scheduler {
     return this.queue.length;
   }
 
-  /** Batched steps run so far. */
+  /** Batched steps run so far (with decode threads, each of one thread's sequences). */
   get stepsRun(): number {
     return this.steps;
   }
@@ -150,7 +152,7 @@ export class Scheduler {
     }
     const now = performance.now();
     const handles = specs.map((spec) => {
-      const seq: Sequence = { spec, submittedAt: now, lastAt: now, lastToken: -1, row: -1, firstUniform: null, cancelled: false, ended: false };
+      const seq: Sequence = { spec, submittedAt: now, lastAt: now, lastToken: -1, row: -1, lane: 0, firstUniform: null, cancelled: false, ended: false };
       this.queue.push(seq);
       return {
         cancel: () => {
@@ -211,9 +213,9 @@ export class Scheduler {
       return;
     }
     try {
-      // A posted step's rows are fixed: new prompts join after its tokens are out.
-      if (!this.inFlight) await this.admit(decoder);
-      if (this.active.length > 0 || this.inFlight) await this.step(decoder);
+      // A posted step's rows are fixed: new prompts join after every lane's tokens are out.
+      if (this.inFlight.size === 0) await this.admit(decoder);
+      if (this.active.length > 0 || this.inFlight.size > 0) await this.step(decoder);
     } catch (error) {
       this.failActive(error);
     }
@@ -225,7 +227,7 @@ export class Scheduler {
     const old = this.decoder;
     if (old?.failure && this.active.length > 0) this.failActive(old.failure);
     this.decoder = null;
-    this.inFlight = null;
+    this.inFlight.clear();
     this.broken = false;
     await old?.close().catch(() => undefined);
     this.decoder = await this.openDecoder();
@@ -273,6 +275,7 @@ export class Scheduler {
       const now = performance.now();
       for (const [seq, first] of admitted) {
         seq.row = first.row;
+        seq.lane = decoder.laneOf(first.row);
         const more = this.emit(seq, first, now);
         observer.tokensGenerated(seq.lastToken >= 0 ? 1 : 0);
         if (more) this.active.push(seq);
@@ -304,14 +307,20 @@ export class Scheduler {
   }
 
   /**
-   * Hands out the tokens of the posted step (posting one first when none is). When the decoder computes off this
-   * thread and nobody waits to join, the next step is posted before this one's events leave: their GraphQL
-   * work and socket writes then run here while the decode threads compute.
+   * Hands out the tokens of the lane whose posted step ends first (posting a step of every lane without one
+   * first, unless prompts wait to join: then the lanes drain).
+   * When the decoder computes off this thread and nobody waits to join, that lane's next step is posted before
+   * its events leave: their GraphQL work and socket writes then run here while the decode threads compute.
    */
   private async step(decoder: Decoder): Promise<void> {
-    const { out, started } = this.inFlight ?? this.post(decoder);
-    this.inFlight = null;
-    const sampled = await out;
+    // A lane left idle while others ran (its step ended with prompts waiting, which then went) starts again here.
+    if (this.inFlight.size === 0 || (decoder.concurrent && this.queue.length === 0 && !this.closed)) {
+      for (const lane of new Set(this.active.map((s) => s.lane))) if (!this.inFlight.has(lane)) this.inFlight.set(lane, this.post(decoder, lane));
+    }
+    const { lane, started, sampled } = await Promise.race(
+      [...this.inFlight].map(([lane, posted]) => posted.out.then((sampled) => ({ lane, started: posted.started, sampled }))),
+    );
+    this.inFlight.delete(lane);
     this.steps++;
     const now = performance.now();
     this.lastStepMs = now - started;
@@ -320,28 +329,34 @@ export class Scheduler {
     let tokens = 0;
     // Sequences dropped while the step ran are no longer active; nothing joins while one runs.
     for (const seq of this.active) {
-      if (!seq.cancelled) tokens++;
-      if (this.emit(seq, sampled.get(seq.row) as Sampled, now)) keep.push(seq);
-      else leaving.push(seq.row);
+      if (seq.lane !== lane) keep.push(seq);
+      else {
+        if (!seq.cancelled) tokens++;
+        if (this.emit(seq, sampled.get(seq.row) as Sampled, now)) keep.push(seq);
+        else leaving.push(seq.row);
+      }
     }
     this.options.observer.tokensGenerated(tokens);
     this.active = keep;
     // Posted first, so the decoder frees the rows before it steps the others.
     const retired = leaving.length > 0 ? decoder.retire(leaving) : null;
-    if (decoder.concurrent && this.active.length > 0 && this.queue.length === 0 && !this.closed) this.inFlight = this.post(decoder);
+    if (decoder.concurrent && this.queue.length === 0 && !this.closed && this.active.some((s) => s.lane === lane)) {
+      this.inFlight.set(lane, this.post(decoder, lane));
+    }
     await retired;
   }
 
-  /** Posts one step of every active sequence, each drawing its uniform now. */
-  private post(decoder: Decoder): NonNullable<Scheduler['inFlight']> {
+  /** Posts one step of every active sequence of a lane, each drawing its uniform now. */
+  private post(decoder: Decoder, lane: number): { readonly out: Promise<Map<RowId, Sampled>>; readonly started: number } {
     const inputs = new Map<RowId, StepInput>();
     // A sequence cancelled meanwhile still needs an input for its row, but draws nothing from its Rng.
     for (const seq of this.active) {
+      if (seq.lane !== lane) continue;
       inputs.set(seq.row, { token: seq.lastToken, sampling: seq.spec.sampling, uniform: seq.cancelled ? 0 : seq.spec.rng.uniform() });
     }
     const started = performance.now();
     const out = decoder.step(inputs);
-    // Awaited by the next step(); a close or a failure may drop it unawaited.
+    // Awaited by a later step(); a close or a failure may drop it unawaited.
     out.catch(() => undefined);
     return { out, started };
   }
@@ -391,7 +406,7 @@ export class Scheduler {
     const told = this.forClients(error);
     for (const seq of this.active) this.finish(seq, { kind: 'error', error: told });
     this.active = [];
-    this.inFlight = null;
+    this.inFlight.clear();
     this.broken = true;
   }
 

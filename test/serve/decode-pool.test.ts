@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { selectBackend } from '../../src/backend/select.ts';
 import {
@@ -16,6 +16,7 @@ import {
 } from '../../src/core/index.ts';
 import { logSumExpRow } from '../../src/core/host/math.ts';
 import { InProcessDecoder } from '../../src/serve/in-process-decoder.ts';
+import { DecodeThread } from '../../src/serve/decode-thread.ts';
 import { DecodePool, type AdmitRequest, type RowId, type Sampled, type StepInput } from '../../src/serve/decode-pool.ts';
 import { XlstmError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -201,9 +202,50 @@ describe.each([1, 2])('DecodePool with %i thread(s)', (threads) => {
     const error = await call(pool).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(XlstmError);
     expect(error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(message) });
-    const [a] = await pool.admit([{ tokens: [1, 2], sampling: GREEDY, uniform: 0.5 }]);
-    await expect(pool.step(new Map())).rejects.toThrow(/step expected an input for each of the 1 live rows, but row \d+ has none/);
-    await pool.retire([a.row]);
+    // Two rows in every lane: a step that names one row of a lane and not the other is refused.
+    const rows = (await pool.admit(Array.from({ length: 2 * threads }, () => ({ tokens: [1, 2], sampling: GREEDY, uniform: 0.5 })))).map((a) => a.row);
+    const one = new Map([[rows[0], { token: 1, sampling: GREEDY, uniform: 0.5 }]]);
+    await expect(pool.step(one)).rejects.toThrow(/step expected an input for each of the 2 live rows of its lanes, but row \d+ has none/);
+    await pool.retire(rows);
+  });
+
+  it('steps each lane on its own: both lanes\' steps in flight at once give what one step of both gives', async () => {
+    const prompts = Array.from({ length: 4 * threads }, (_, j) => ({ tokens: [1 + j, 2], sampling: GREEDY, uniform: 0.5 }));
+    const run = async (apart: boolean) => {
+      const rows = (await pool.admit(prompts)).map((a) => a.row);
+      let tokens = new Map(rows.map((row, j) => [row, 1 + (j % 7)]));
+      const seen: number[][] = [];
+      for (let k = 0; k < 4; k++) {
+        const inputs = (keep: RowId[]) => new Map(keep.map((row) => [row, { token: tokens.get(row) as number, sampling: GREEDY, uniform: 0.5 }]));
+        const lanes = [...new Set(rows.map((row) => pool.laneOf(row)))];
+        const parts = apart ? lanes.map((lane) => rows.filter((row) => pool.laneOf(row) === lane)) : [rows];
+        // Every part is posted before any answers: a lane's step does not wait for another's.
+        const outs = await Promise.all(parts.map((part) => pool.step(inputs(part))));
+        tokens = new Map(outs.flatMap((out) => [...out].map(([row, x]) => [row, x.id] as const)));
+        seen.push(rows.map((row) => tokens.get(row) as number));
+      }
+      await pool.retire(rows);
+      return seen;
+    };
+    const together = await run(false);
+    const log: string[] = [];
+    const original = DecodeThread.prototype.call;
+    const spy = vi.spyOn(DecodeThread.prototype, 'call').mockImplementation(function (this: DecodeThread, message, transfer) {
+      if (message.type !== 'step') return original.call(this, message, transfer);
+      log.push('post');
+      return original.call(this, message, transfer).then((answer) => (log.push('answer'), answer));
+    });
+    let apart: number[][];
+    try {
+      apart = await run(true);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(apart).toEqual(together);
+    expect(new Set(together.flat()).size).toBeGreaterThan(3);
+    // Each lane's step went to its thread before any thread answered.
+    const one = [...Array(threads).fill('post'), ...Array(threads).fill('answer')];
+    expect(log).toEqual(Array.from({ length: 4 }, () => one).flat());
   });
 
   it('close() stops every worker and later calls reject with CANCELLED', async () => {

@@ -102,8 +102,9 @@ describe.each([1, 2])('Scheduler decoding on %i thread(s)', (decodeThreads) => {
     const runs = PROMPTS.map((p, i) => run(p, 10, i));
     scheduler.submit(runs.map((r) => r.spec));
     await Promise.all(runs.map((r) => r.end));
-    // Eight sequences of ten tokens: the first comes from each prefill, the other nine from nine shared steps.
-    expect(scheduler.stepsRun).toBe(9);
+    // Eight sequences of ten tokens: the first comes from each prefill, the other nine from nine shared steps of
+    // each decode thread's sequences (the pool spreads them over its threads, whose steps run on their own).
+    expect(scheduler.stepsRun).toBe(9 * decodeThreads);
     await scheduler.close();
   });
 
@@ -230,13 +231,14 @@ describe.each([1, 2])('Scheduler decoding on %i thread(s)', (decodeThreads) => {
 });
 
 describe('Scheduler on a pool of decode threads', () => {
-  it('posts step k+1 to the threads before step k\'s tokens reach their consumers, and the tokens stay exact', async () => {
+  it('posts a lane\'s step k+1 before its step k\'s tokens reach their consumers, and the tokens stay exact', async () => {
     const scheduler = new Scheduler(model, { maxActive: 4, maxQueued: 4, decodeThreads: 2, observer: NOOP_OBSERVER });
     await scheduler.ready;
     const log: string[] = [];
     const original = DecodePool.prototype.step;
+    // Rows are numbered from 1 in admission order: row r + 1 is sequence r's.
     const step = vi.spyOn(DecodePool.prototype, 'step').mockImplementation(function (this: DecodePool, inputs) {
-      log.push('post');
+      for (const row of inputs.keys()) log.push(`post ${row - 1}`);
       return original.call(this, inputs);
     });
     const n = 6;
@@ -249,10 +251,12 @@ describe('Scheduler on a pool of decode threads', () => {
       step.mockRestore();
     }
     runs.forEach((r, i) => expect(r.tokens).toEqual(alone(PROMPTS[i], n, i)));
-    // The prefills' tokens, then step 1 posted; from then on each step's tokens are delivered after the next step
-    // was posted, and the last step (whose tokens end both sequences) posts nothing after it.
-    const both = ['deliver 0', 'deliver 1'];
-    expect(log).toEqual([...both, 'post', 'post', ...both, 'post', ...both, 'post', ...both, 'post', ...both, ...both]);
+    // Each sequence (one per thread, so a lane each): its prefill's token, then step 1 posted; from then on each
+    // step's token is delivered after the next step was posted, and the last step (whose token ends it) posts nothing.
+    for (const i of [0, 1]) {
+      const [d, p] = [`deliver ${i}`, `post ${i}`];
+      expect(log.filter((e) => e.endsWith(` ${i}`)), `sequence ${i}`).toEqual([d, p, p, d, p, d, p, d, p, d, d]);
+    }
     await scheduler.close();
   });
 
