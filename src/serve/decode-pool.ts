@@ -29,11 +29,8 @@ export interface DecodePoolOptions {
 
 interface Slot {
   readonly thread: DecodeThread;
-  /** The worker's rows in its state's order. */
+  /** The worker's rows in its state's order, as of the last message posted to it. */
   rows: RowId[];
-  /** The last call that uses this worker (see exclusive), and how many such calls are unsettled. */
-  chain: Promise<unknown>;
-  pending: number;
 }
 
 export class DecodePool implements Decoder {
@@ -41,6 +38,8 @@ export class DecodePool implements Decoder {
   private readonly where = new Map<RowId, Slot>();
   private nextRow = 1;
   private nextCall = 1;
+  /** An admission in progress: later calls wait for it, since its rows join the books only when it answers. */
+  private admitting: Promise<unknown> | null = null;
   private started = false;
   private closed = false;
   private failed: XlstmError | null = null;
@@ -61,7 +60,7 @@ export class DecodePool implements Decoder {
     const weights = shareWeights(options.arrays);
     for (let index = 0; index < threads; index++) {
       const init: WorkerInit = { index, config: options.config, backend: options.backend ?? 'wasm', weights, suppressToken: options.suppressToken ?? null };
-      const slot: Slot = { thread: new DecodeThread(index, init, (code, why) => pool.died(slot, code, why)), rows: [], chain: Promise.resolve(), pending: 0 };
+      const slot: Slot = { thread: new DecodeThread(index, init, (code, why) => pool.died(slot, code, why)), rows: [] };
       pool.slots.push(slot);
     }
     try {
@@ -81,6 +80,8 @@ export class DecodePool implements Decoder {
 
   /** Steps run on the worker threads. */
   readonly concurrent = true;
+  /** A step may be posted before the previous one answers, with token -1 for a row's own last sample. */
+  readonly ahead = true;
 
   /** Each worker is a lane: its rows step on their own, beside the other workers' steps. */
   get lanes(): number {
@@ -117,7 +118,7 @@ export class DecodePool implements Decoder {
    * samples its first token with its uniform and adds its row. All or nothing: when any prompt fails, none is added.
    */
   admit(prompts: readonly AdmitRequest[]): Promise<Admitted[]> {
-    return this.exclusive(this.slots, async () => {
+    return this.posted(true, async () => {
       prompts.forEach((p, j) => this.checkPrompt(p, j));
       const loads = this.loads;
       const groups = this.slots.map(() => [] as number[]);
@@ -167,15 +168,16 @@ export class DecodePool implements Decoder {
 
   /**
    * One decode step of every live row of the lanes `inputs` touches (it must name each of their rows exactly
-   * once): feeds its token and samples with its uniform. Workers run concurrently, and a step of one lane does
-   * not wait for another lane's. After a rejection the rows' positions are unknown: retire them.
+   * once): feeds its token (-1: the token the row sampled last, which lets a step be posted before the previous
+   * one answers) and samples with its uniform. Workers run concurrently, and a step of one lane does not wait
+   * for another lane's. After a rejection the rows' positions are unknown: retire them.
    */
   step(inputs: ReadonlyMap<RowId, StepInput>): Promise<Map<RowId, Sampled>> {
-    const busy = this.slots.filter((s) => s.rows.some((row) => inputs.has(row)));
-    return this.exclusive(busy, async () => {
-      this.checkStepInputs(inputs, busy);
-      // A retirement that ran first may have emptied a lane.
-      const live = busy.filter((s) => s.rows.length > 0);
+    return this.posted(false, async () => {
+      const live = this.slots.filter((s) => s.rows.some((row) => inputs.has(row)));
+      this.checkStepInputs(inputs, live);
+      // The rows as the workers will hold them when they take this step (they take messages in order).
+      const rows = live.map((slot) => slot.rows);
       const settled = await Promise.allSettled(
         live.map((slot) => {
           const n = slot.rows.length;
@@ -199,7 +201,7 @@ export class DecodePool implements Decoder {
       settled.forEach((s, w) => {
         const message = (s as PromiseFulfilledResult<FromWorker>).value;
         if (message.type !== 'sampled') return;
-        live[w].rows.forEach((row, i) => byRow.set(row, { id: message.ids[i], logprob: message.logprobs[i] }));
+        rows[w].forEach((row, i) => byRow.set(row, { id: message.ids[i], logprob: message.logprobs[i] }));
       });
       // In the caller's order, which is usually its own sequence order.
       return new Map([...inputs.keys()].map((row) => [row, byRow.get(row) as Sampled]));
@@ -208,8 +210,7 @@ export class DecodePool implements Decoder {
 
   /** Frees the rows' states; the others keep their places. */
   retire(rows: readonly RowId[]): Promise<void> {
-    const wanted = new Set(rows);
-    return this.exclusive(this.slots.filter((s) => s.rows.some((row) => wanted.has(row))), async () => {
+    return this.posted(false, async () => {
       const drop = new Set(rows);
       for (const row of drop) {
         if (!this.where.has(row)) {
@@ -217,14 +218,14 @@ export class DecodePool implements Decoder {
         }
       }
       const touched = this.slots.filter((s) => s.rows.some((r) => drop.has(r)));
-      const settled = await Promise.allSettled(
-        touched.map(async (slot) => {
-          const keep = slot.rows.flatMap((r, i) => (drop.has(r) ? [] : [i]));
-          await slot.thread.call({ type: 'retain', id: this.nextCall++, keep: Int32Array.from(keep) });
-          for (const r of slot.rows) if (drop.has(r)) this.where.delete(r);
-          slot.rows = keep.map((i) => slot.rows[i]);
-        }),
-      );
+      // The books change as the message leaves: a step posted next names the rows the worker will then hold.
+      const calls = touched.map((slot) => {
+        const keep = slot.rows.flatMap((r, i) => (drop.has(r) ? [] : [i]));
+        for (const r of slot.rows) if (drop.has(r)) this.where.delete(r);
+        slot.rows = keep.map((i) => slot.rows[i]);
+        return slot.thread.call({ type: 'retain', id: this.nextCall++, keep: Int32Array.from(keep) });
+      });
+      const settled = await Promise.allSettled(calls);
       const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       // A worker that could not drop rows no longer matches the pool's books.
       if (rejected) throw this.fail(`a worker could not retire rows (${errorText(rejected.reason)})`);
@@ -256,13 +257,13 @@ export class DecodePool implements Decoder {
   }
 
   /**
-   * Calls that use a worker run one at a time, so the row books always match what the workers hold; calls on
-   * different workers run side by side. A call whose workers are all idle starts at once, so its messages are
-   * posted before the caller's next line: the scheduler posts a step and then does its own work while the
-   * workers compute. Admissions use every worker (they place rows by load). A call names its workers when it
-   * is made, from the books as they stand (steps and retirements name rows already placed).
+   * Every call posts its messages at once, in call order (each worker takes its messages in order), and keeps
+   * the row books as the workers will hold them when they get there: so a caller may post a step, retire rows
+   * and post the next step without waiting for answers. An admission's rows join the books only when it
+   * answers, so calls made meanwhile wait for it (`gate`). A call made while nothing waits starts at once, so
+   * its messages are posted before the caller's next line.
    */
-  private exclusive<T>(slots: readonly Slot[], fn: () => Promise<T>): Promise<T> {
+  private posted<T>(gate: boolean, fn: () => Promise<T>): Promise<T> {
     const start = (): Promise<T> => {
       if (this.closed) {
         throw new XlstmError('CANCELLED', 'the decode pool expected to be open, but it was closed. Hint: create a new pool.');
@@ -270,13 +271,12 @@ export class DecodePool implements Decoder {
       if (this.failed) throw this.failed;
       return fn();
     };
-    const idle = slots.every((s) => s.pending === 0);
-    const run = idle ? new Promise<T>((resolve) => resolve(start())) : Promise.all(slots.map((s) => s.chain)).then(start);
-    const settled = run.catch(() => undefined);
-    for (const slot of slots) {
-      slot.pending++;
-      slot.chain = settled.then(() => {
-        slot.pending--;
+    const run = this.admitting ? this.admitting.then(start) : new Promise<T>((resolve) => resolve(start()));
+    if (gate) {
+      const settled = run.catch(() => undefined);
+      this.admitting = settled;
+      void settled.then(() => {
+        if (this.admitting === settled) this.admitting = null;
       });
     }
     return run;
@@ -315,8 +315,8 @@ export class DecodePool implements Decoder {
       if (!this.where.has(row)) {
         throw new XlstmError('INVALID_INPUT', `step expected inputs for live rows only, but row ${row} is not live. Hint: admit a row before stepping it.`);
       }
-      if (!Number.isInteger(input.token) || input.token < 0 || input.token >= V) {
-        throw new XlstmError('INVALID_INPUT', `step input of row ${row} expected a token in [0, ${V}), but got ${input.token}.`);
+      if (!Number.isInteger(input.token) || input.token < -1 || input.token >= V) {
+        throw new XlstmError('INVALID_INPUT', `step input of row ${row} expected a token in [0, ${V}) or -1 (its last sample), but got ${input.token}.`);
       }
       validateSampling(input.sampling);
       checkUniform(input.uniform, `step input of row ${row} uniform`);

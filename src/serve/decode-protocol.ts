@@ -29,8 +29,8 @@ export type ToWorker =
   /** Prefill each prompt alone, sample its first token, append the rows after the worker's existing ones. */
   | { readonly type: 'admit'; readonly id: number; readonly prompts: readonly PromptJob[] }
   /**
-   * One step of every row the worker holds, in its row order: `sampling` packs temperature, topK, topP per row
-   * (typed arrays clone far faster than an object per row).
+   * One step of every row the worker holds, in its row order: a token of -1 is the row's last sampled one;
+   * `sampling` packs temperature, topK, topP per row (typed arrays clone far faster than an object per row).
    */
   | { readonly type: 'step'; readonly id: number; readonly tokens: Int32Array; readonly sampling: Float64Array; readonly uniforms: Float64Array }
   /** Keep only these rows (indices into the worker's rows, in order); the rest are freed. */

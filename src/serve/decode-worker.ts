@@ -19,6 +19,8 @@ const init = workerData as WorkerInit;
 let model: XlstmModel;
 /** Row i of `state` is the worker's i-th row; null when it holds none. */
 let state: ModelState | null = null;
+/** Each row's last sampled token: a step's token -1 stands for it (the pool posts steps ahead of answers). */
+let last = new Int32Array(0);
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(message, transfer);
@@ -59,6 +61,8 @@ function admit(prompts: readonly PromptJob[]): FromWorker {
   } finally {
     states.forEach(disposeState);
   }
+  // The prompts' rows joined in message order, which is the order of `ids`.
+  last = Int32Array.from([...last, ...ids]);
   return { type: 'sampled', id: 0, ids, logprobs };
 }
 
@@ -68,6 +72,7 @@ function step(tokens: Int32Array, sampling: Float64Array, uniforms: Float64Array
   if (!previous || n !== rowCount(previous)) {
     throw new Error(`decode worker ${init.index} expected ${previous ? rowCount(previous) : 0} tokens, but got ${n}.`);
   }
+  for (let i = 0; i < n; i++) if (tokens[i] === -1) tokens[i] = last[i];
   const out = tidy(() => model.step(tf.tensor1d(tokens, 'int32'), previous));
   state = out.state;
   disposeState(previous);
@@ -84,6 +89,7 @@ function step(tokens: Int32Array, sampling: Float64Array, uniforms: Float64Array
   } finally {
     out.logits.dispose();
   }
+  last = ids.slice();
   return { type: 'sampled', id: 0, ids, logprobs };
 }
 
@@ -96,6 +102,7 @@ function readLogits(t: tf.Tensor): Float32Array {
 }
 
 function retain(keep: Int32Array): void {
+  last = Int32Array.from(keep, (i) => last[i]);
   const previous = state;
   if (!previous) return;
   state = keep.length > 0 ? tidy(() => gatherState(previous, Array.from(keep))) : null;

@@ -17,6 +17,7 @@ export interface AdmitRequest {
 }
 
 export interface StepInput {
+  /** -1: the token the row sampled last (decoders that step `ahead` only). */
   readonly token: number;
   readonly sampling: SamplingParams;
   readonly uniform: number;
@@ -36,6 +37,11 @@ export interface Decoder {
   readonly threads: number;
   /** Steps run off this thread: the caller can do its own work between posting a step and awaiting it. */
   readonly concurrent: boolean;
+  /**
+   * A step may be posted before the previous one answered: a StepInput token of -1 then stands for the token the
+   * row sampled last (calls take effect in call order).
+   */
+  readonly ahead: boolean;
   /** Groups of rows that step on their own: a step may take one lane's rows while another lane's step runs. */
   readonly lanes: number;
   /** The lane of a live row, in [0, lanes). */

@@ -19,8 +19,9 @@ import { sampleRow } from './sample-row.ts';
 export class InProcessDecoder implements Decoder {
   readonly threads = 1;
   readonly concurrent = false;
-  /** One lane: every step takes every row. */
+  /** One lane: every step takes every row, with its token given. */
   readonly lanes = 1;
+  readonly ahead = false;
   readonly failure = null;
   /** Row i of `state` is rows[i]. */
   private rows: RowId[] = [];

@@ -58,6 +58,18 @@ export interface SchedulerOptions {
 }
 
 
+interface Posted {
+  readonly out: Promise<Map<RowId, Sampled>>;
+  readonly started: number;
+}
+
+/**
+ * Steps a lane keeps posted on a decoder that steps ahead: the next one waits in the thread while this thread
+ * hands out the last one's tokens, so a decode thread never waits for this one (which serves every lane and
+ * every socket).
+ */
+const AHEAD = 2;
+
 interface Sequence {
   readonly spec: SequenceSpec;
   readonly submittedAt: number;
@@ -86,8 +98,11 @@ export class Scheduler {
   private readonly loop: Promise<void>;
   private steps = 0;
   private lastStepMs = 0;
-  /** Steps posted to the decoder, by lane, whose tokens are not handed out yet; admission waits until none is. */
-  private readonly inFlight = new Map<number, { readonly out: Promise<Map<RowId, Sampled>>; readonly started: number }>();
+  /**
+   * Steps posted to the decoder, by lane and oldest first, whose tokens are not handed out yet (up to AHEAD on a
+   * decoder that steps ahead, else one); admission waits until there are none.
+   */
+  private readonly inFlight = new Map<number, Posted[]>();
 
   constructor(
     private readonly model: XlstmModel,
@@ -307,32 +322,35 @@ export class Scheduler {
   }
 
   /**
-   * Hands out the tokens of the lane whose posted step ends first (posting a step of every lane without one
-   * first, unless prompts wait to join: then the lanes drain).
-   * When the decoder computes off this thread and nobody waits to join, that lane's next step is posted before
-   * its events leave: their GraphQL work and socket writes then run here while the decode threads compute.
+   * Hands out the tokens of the lane whose oldest posted step ends first (posting steps for every lane without
+   * one first, unless prompts wait to join: then the lanes drain). When the decoder computes off this thread
+   * and nobody waits to join, that lane's next step is posted before its events leave: their GraphQL work and
+   * socket writes then run here while the decode threads compute.
    */
   private async step(decoder: Decoder): Promise<void> {
+    const open = decoder.concurrent && this.queue.length === 0 && !this.closed;
     // A lane left idle while others ran (its step ended with prompts waiting, which then went) starts again here.
-    if (this.inFlight.size === 0 || (decoder.concurrent && this.queue.length === 0 && !this.closed)) {
-      for (const lane of new Set(this.active.map((s) => s.lane))) if (!this.inFlight.has(lane)) this.inFlight.set(lane, this.post(decoder, lane));
-    }
+    if (this.inFlight.size === 0 || open) for (const lane of new Set(this.active.map((s) => s.lane))) if (!this.inFlight.has(lane)) this.refill(decoder, lane);
     const { lane, started, sampled } = await Promise.race(
-      [...this.inFlight].map(([lane, posted]) => posted.out.then((sampled) => ({ lane, started: posted.started, sampled }))),
+      [...this.inFlight].map(([lane, [first]]) => first.out.then((sampled) => ({ lane, started: first.started, sampled }))),
     );
-    this.inFlight.delete(lane);
+    const posted = this.inFlight.get(lane) as Posted[];
+    posted.shift();
+    if (posted.length === 0) this.inFlight.delete(lane);
     this.steps++;
     const now = performance.now();
     this.lastStepMs = now - started;
     const keep: Sequence[] = [];
     const leaving: RowId[] = [];
     let tokens = 0;
-    // Sequences dropped while the step ran are no longer active; nothing joins while one runs.
+    // Sequences dropped while the step ran are no longer active (their rows' tokens are dropped here); nothing
+    // joins while one runs.
     for (const seq of this.active) {
-      if (seq.lane !== lane) keep.push(seq);
+      const got = seq.lane === lane ? sampled.get(seq.row) : undefined;
+      if (!got) keep.push(seq);
       else {
         if (!seq.cancelled) tokens++;
-        if (this.emit(seq, sampled.get(seq.row) as Sampled, now)) keep.push(seq);
+        if (this.emit(seq, got, now)) keep.push(seq);
         else leaving.push(seq.row);
       }
     }
@@ -340,19 +358,28 @@ export class Scheduler {
     this.active = keep;
     // Posted first, so the decoder frees the rows before it steps the others.
     const retired = leaving.length > 0 ? decoder.retire(leaving) : null;
-    if (decoder.concurrent && this.queue.length === 0 && !this.closed && this.active.some((s) => s.lane === lane)) {
-      this.inFlight.set(lane, this.post(decoder, lane));
-    }
+    if (this.queue.length === 0 && !this.closed && decoder.concurrent && this.active.some((s) => s.lane === lane)) this.refill(decoder, lane);
     await retired;
   }
 
+  /**
+   * Posts a lane's steps up to what it keeps in flight: the first with each sequence's last token, later ones
+   * (stepping ahead) with -1, the token the decoder sampled for the row in the step before.
+   */
+  private refill(decoder: Decoder, lane: number): void {
+    let posted = this.inFlight.get(lane);
+    if (!posted) this.inFlight.set(lane, (posted = []));
+    const depth = decoder.ahead ? AHEAD : 1;
+    while (posted.length < depth) posted.push(this.post(decoder, lane, posted.length > 0));
+  }
+
   /** Posts one step of every active sequence of a lane, each drawing its uniform now. */
-  private post(decoder: Decoder, lane: number): { readonly out: Promise<Map<RowId, Sampled>>; readonly started: number } {
+  private post(decoder: Decoder, lane: number, ahead: boolean): Posted {
     const inputs = new Map<RowId, StepInput>();
     // A sequence cancelled meanwhile still needs an input for its row, but draws nothing from its Rng.
     for (const seq of this.active) {
       if (seq.lane !== lane) continue;
-      inputs.set(seq.row, { token: seq.lastToken, sampling: seq.spec.sampling, uniform: seq.cancelled ? 0 : seq.spec.rng.uniform() });
+      inputs.set(seq.row, { token: ahead ? -1 : seq.lastToken, sampling: seq.spec.sampling, uniform: seq.cancelled ? 0 : seq.spec.rng.uniform() });
     }
     const started = performance.now();
     const out = decoder.step(inputs);

@@ -248,6 +248,42 @@ describe.each([1, 2])('DecodePool with %i thread(s)', (threads) => {
     expect(log).toEqual(Array.from({ length: 4 }, () => one).flat());
   });
 
+  it('takes steps posted ahead of answers, token -1 standing for each row\'s last sample, with rows retired between', async () => {
+    const prompts = Array.from({ length: 3 * threads }, (_, j) => ({ tokens: [3 + j, 1], sampling: GREEDY, uniform: 0.5 }));
+    const input = (token: number) => ({ token, sampling: GREEDY, uniform: 0.5 });
+    // Waiting for every answer: row 0 leaves after step 2.
+    const waited: Map<RowId, Sampled>[] = [];
+    let admitted = await pool.admit(prompts);
+    let live = admitted.map((a) => a.row);
+    let tokens = new Map(admitted.map((a) => [a.row, a.id]));
+    for (let k = 0; k < 4; k++) {
+      const out = await pool.step(new Map(live.map((row) => [row, input(tokens.get(row) as number)])));
+      waited.push(out);
+      tokens = new Map([...out].map(([row, x]) => [row, x.id]));
+      if (k === 1) {
+        await pool.retire([live[0]]);
+        live = live.slice(1);
+      }
+    }
+    await pool.retire(live);
+    // Posting ahead: the first step with the admitted tokens, then -1; the retirement goes between steps 2 and 3
+    // while both are in flight.
+    admitted = await pool.admit(prompts);
+    live = admitted.map((a) => a.row);
+    const first = admitted.map((a) => a.id);
+    const outs = [pool.step(new Map(live.map((row, j) => [row, input(first[j])]))), pool.step(new Map(live.map((row) => [row, input(-1)])))];
+    const retired = pool.retire([live[0]]);
+    const rest = live.slice(1);
+    outs.push(pool.step(new Map(rest.map((row) => [row, input(-1)]))), pool.step(new Map(rest.map((row) => [row, input(-1)]))));
+    const ahead = await Promise.all(outs);
+    await retired;
+    await pool.retire(rest);
+    // Rows are new ids the second time: compare in admission order.
+    const byOrder = (runs: Map<RowId, Sampled>[]) => runs.map((out) => [...out.values()].map((x) => x.id));
+    expect(byOrder(ahead)).toEqual(byOrder(waited));
+    expect(pool.size).toBe(0);
+  });
+
   it('close() stops every worker and later calls reject with CANCELLED', async () => {
     const workers = pool.workers;
     expect(workers.every((w) => w.threadId > 0)).toBe(true);

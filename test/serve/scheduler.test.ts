@@ -103,8 +103,10 @@ describe.each([1, 2])('Scheduler decoding on %i thread(s)', (decodeThreads) => {
     scheduler.submit(runs.map((r) => r.spec));
     await Promise.all(runs.map((r) => r.end));
     // Eight sequences of ten tokens: the first comes from each prefill, the other nine from nine shared steps of
-    // each decode thread's sequences (the pool spreads them over its threads, whose steps run on their own).
-    expect(scheduler.stepsRun).toBe(9 * decodeThreads);
+    // each decode thread's sequences (the pool spreads them over its threads, whose steps run on their own); a
+    // pool's threads may also have run the one step posted ahead of the last tokens.
+    expect(scheduler.stepsRun).toBeGreaterThanOrEqual(9 * decodeThreads);
+    expect(scheduler.stepsRun).toBeLessThanOrEqual(decodeThreads === 1 ? 9 : 10 * decodeThreads);
     await scheduler.close();
   });
 
@@ -231,7 +233,7 @@ describe.each([1, 2])('Scheduler decoding on %i thread(s)', (decodeThreads) => {
 });
 
 describe('Scheduler on a pool of decode threads', () => {
-  it('posts a lane\'s step k+1 before its step k\'s tokens reach their consumers, and the tokens stay exact', async () => {
+  it('keeps a lane\'s steps k+1 and k+2 posted before its step k\'s tokens reach their consumers, and the tokens stay exact', async () => {
     const scheduler = new Scheduler(model, { maxActive: 4, maxQueued: 4, decodeThreads: 2, observer: NOOP_OBSERVER });
     await scheduler.ready;
     const log: string[] = [];
@@ -251,11 +253,12 @@ describe('Scheduler on a pool of decode threads', () => {
       step.mockRestore();
     }
     runs.forEach((r, i) => expect(r.tokens).toEqual(alone(PROMPTS[i], n, i)));
-    // Each sequence (one per thread, so a lane each): its prefill's token, then step 1 posted; from then on each
-    // step's token is delivered after the next step was posted, and the last step (whose token ends it) posts nothing.
+    // Each sequence (one per thread, so a lane each): its prefill's token, then steps 1 and 2 posted (2 with the
+    // token the thread samples in 1); from then on, when step k answers, step k + 2 is posted before step k's
+    // token is delivered. Step 5's token ends it: nothing more is posted, and step 6 (already posted) is dropped.
     for (const i of [0, 1]) {
       const [d, p] = [`deliver ${i}`, `post ${i}`];
-      expect(log.filter((e) => e.endsWith(` ${i}`)), `sequence ${i}`).toEqual([d, p, p, d, p, d, p, d, p, d, d]);
+      expect(log.filter((e) => e.endsWith(` ${i}`)), `sequence ${i}`).toEqual([d, p, p, p, d, p, d, p, d, p, d, d]);
     }
     await scheduler.close();
   });
