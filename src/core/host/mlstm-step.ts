@@ -61,10 +61,9 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   if (simd) {
     const gates = take([B, nh, 3]);
     const work = take([dh]);
-    gateRows(v(cc), v(inp.bC), v(inp.m), v(m2), v(gates), B, nh, dh);
     simd.cell(
       at(cc), at(uu), at(up), at(inp.bC), at(inp.bU), at(inp.bUp), at(inp.outW), at(inp.outB),
-      at(inp.C), at(inp.n), at(gates), at(C2), at(n2), at(y), at(work), B, 1 / Math.sqrt(dh),
+      at(inp.C), at(inp.n), at(inp.m), at(C2), at(n2), at(m2), at(y), at(gates), at(work), B, 1 / Math.sqrt(dh),
     );
   } else {
     cellRows(
@@ -80,32 +79,6 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   else residualRows(v(inp.x), v(down), v(inp.bDown), v(out), B, d);
   free();
   return convOut ? [out, convOut, C2, n2, m2] : [out, C2, n2, m2];
-}
-
-/**
- * The gates of the SIMD cell, per row and head, in float64 as the JavaScript cell computes them: writes the
- * stabiliser m' and, into `gates` [B, nh, 3], i' = exp(it - m'), f' = exp(logf + m - m') and the normaliser's
- * floor exp(min(-m', 80)).
- */
-function gateRows(
-  cc: Float32Array, bC: Float32Array, m: Float32Array, mn: Float32Array, gates: Float32Array, B: number, nh: number, dh: number,
-): void {
-  const H = nh * dh;
-  const W = 3 * H + 2 * nh;
-  for (let r = 0; r < B; r++) {
-    for (let j = 0; j < nh; j++) {
-      const ig = cc[r * W + 2 * H + j] + bC[2 * H + j];
-      const logf = logSigmoid(cc[r * W + 2 * H + nh + j] + bC[2 * H + nh + j]);
-      const mPrev = m[r * nh + j];
-      const mNew = Math.max(logf + mPrev, ig);
-      const g = (r * nh + j) * 3;
-      // Both exponents are <= 0 by the choice of mNew.
-      gates[g] = expNonPositive(ig - mNew);
-      gates[g + 1] = expNonPositive(logf + mPrev - mNew);
-      gates[g + 2] = Math.exp(Math.min(-mNew, NORM_EXP_CAP));
-      mn[r * nh + j] = mNew;
-    }
-  }
 }
 
 /** Per-row float64 scratch of the cell, kept between calls (a decode step makes one call per block). */

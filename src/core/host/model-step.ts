@@ -11,7 +11,7 @@ import { XlstmError } from '../../util/errors.ts';
 import type { Dims } from '../config.ts';
 import { stateSegments, stepLayout } from '../gpu/pack.ts';
 import { hostIO, type HostIO } from './io.ts';
-import { expNonPositive, gelu, logSigmoid } from './math.ts';
+import { gelu } from './math.ts';
 import { wasmHeap, type Kernels } from './simd/instance.ts';
 import { matmulKernels } from './simd/matmul-kernel.ts';
 import { mlstmKernels, simdCovers } from './simd/mlstm-kernels.ts';
@@ -20,7 +20,6 @@ import type { ModelWeights } from '../weights.ts';
 import { cachedStepWeights, pad4, stepWeightLayout, type Offsets, type StepWeightLayout } from './step-weights.ts';
 
 const KERNEL = 'XlstmModelStep';
-const NORM_EXP_CAP = 80;
 
 /** Everything about a model's widths that the step (and the prefill) needs, computed once per model shape. */
 export interface Plan {
@@ -234,33 +233,14 @@ function mlstmBlock(
   for (let r = 0; r < B; r++) {
     const inRow = st.inp + r * st.row + base;
     const outRow = st.out + r * st.row + base;
-    const gates = a.gates + 12 * r * nh;
-    gateRow(F, (a.cc >> 2) + r * Wc, w('bC') >> 2, (inRow >> 2) + seg.m, (outRow >> 2) + seg.m, gates >> 2, nh, H);
     m.cell(
       a.cc + 4 * r * Wc, a.uu + 8 * r * H, a.up + 4 * r * Wup, w('bC'), w('bU'), w('bUp'), w('outW'), w('outB'),
-      inRow + 4 * seg.C, inRow + 4 * seg.n, gates, outRow + 4 * seg.C, outRow + 4 * seg.n, a.y + 4 * r * H, a.work, 1, scale,
+      inRow + 4 * seg.C, inRow + 4 * seg.n, inRow + 4 * seg.m, outRow + 4 * seg.C, outRow + 4 * seg.n, outRow + 4 * seg.m,
+      a.y + 4 * r * H, a.gates, a.work, 1, scale,
     );
   }
   mm.mm(a.y, H, w('wDown'), a.down, d, H, d / 4, B);
   m.residual(x, a.down, w('bDown'), xNext, B);
-}
-
-/**
- * One row's mLSTM gates in float64 (as mlstm-step.ts gateRows): the stabiliser m' into the new state, and
- * [i', f', exp(min(-m', 80))] per head into `gates`. All arguments are float indices into F.
- */
-export function gateRow(F: Float32Array, cc: number, bC: number, m: number, mOut: number, gates: number, nh: number, H: number): void {
-  for (let j = 0; j < nh; j++) {
-    const ig = F[cc + 2 * H + j] + F[bC + 2 * H + j];
-    const logf = logSigmoid(F[cc + 2 * H + nh + j] + F[bC + 2 * H + nh + j]);
-    const mPrev = F[m + j];
-    const mNew = Math.max(logf + mPrev, ig);
-    // Both exponents are <= 0 by the choice of mNew.
-    F[gates + 3 * j] = expNonPositive(ig - mNew);
-    F[gates + 3 * j + 1] = expNonPositive(logf + mPrev - mNew);
-    F[gates + 3 * j + 2] = Math.exp(Math.min(-mNew, NORM_EXP_CAP));
-    F[mOut + j] = mNew;
-  }
 }
 
 function slstmBlock(

@@ -5,7 +5,7 @@
  * step's sums. Both prefill threads run it, each in its own memory.
  */
 import type { Dims } from '../config.ts';
-import { addresses, gateRow, slstmMlp, type Plan, type StepKernels } from './model-step.ts';
+import { addresses, slstmMlp, type Plan, type StepKernels } from './model-step.ts';
 import { pad4, type Offsets } from './step-weights.ts';
 
 /** What every block of a pass shares: the kernels, the memory's view, the buffers, the state rows and the pass's shape. */
@@ -101,12 +101,10 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
   const scale = 1 / Math.sqrt(dh);
   for (let r = 0; r < B; r++) {
     const row = p.state + r * p.row + base;
-    const mAt = (row >> 2) + seg.m;
-    // The stabiliser's recurrence alone first: every position's gates, then the cells of the row's positions.
-    for (let t = 0; t < Tc; t++) gateRow(F, (a.cc >> 2) + (r * Tc + t) * Wc, bC >> 2, mAt, mAt, (a.gates >> 2) + 3 * nh * t, nh, H);
+    const [C, n, mAt] = [row + 4 * seg.C, row + 4 * seg.n, row + 4 * seg.m];
     m.cellRun(
       a.cc + 4 * r * Tc * Wc, a.uu + 8 * r * Tc * H, a.up + 4 * r * Tc * Wup, bC, bU, bUp, outW, outB,
-      row + 4 * seg.C, row + 4 * seg.n, a.gates, row + 4 * seg.C, row + 4 * seg.n, a.y + 4 * r * Tc * H, a.work, Tc, scale,
+      C, n, mAt, C, n, mAt, a.y + 4 * r * Tc * H, a.gates, a.work, Tc, scale,
     );
   }
   mm.mm(a.y, H, w('wDown'), a.down, d, H, d / 4, M);

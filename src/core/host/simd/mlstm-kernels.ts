@@ -9,9 +9,12 @@ import { kernelsIn, type Kernels } from './instance.ts';
 import { normFn, residualFn } from './row-ops.ts';
 import { VMath } from './vmath.ts';
 import {
-  add, f32, fabs, fadd, fdiv, fload, fmax, Fn, fsqrt, get, i32, loop, mul, set, shuffle, splat, Ty, vadd, vload, vmul,
-  vstore, vsub, type Code,
+  add, f32, f32x4Neg, fabs, fadd, fdiv, fload, fmax, Fn, fstore, fsqrt, get, i32, lane, loop, mul, replaceLane, set, shuffle, splat, Ty,
+  vadd, vconst, vload, vmax, vmin, vmul, vstore, vsub, type Code,
 } from './wasm.ts';
+
+/** The normaliser's floor is exp(min(-m, NORM_EXP_CAP)) (DESIGN: exp(min(-m_t, 80))). */
+const NORM_EXP_CAP = 80;
 
 export interface MlstmWidths {
   readonly d: number;
@@ -36,14 +39,15 @@ export function mlstmKernels(heap: WebAssembly.Memory, w: MlstmWidths): Kernels 
 }
 
 /**
- * cell(cc, uu, up, bC, bU, bUp, outW, outB, C, n, gates, Cn, nn, y, work, B, scale): for every row and head,
- * with i', f' and the normaliser's floor from `gates` [B, nh, 3] (computed in float64 by the caller):
- * n' = f' n + i' k, C' = f' C + i' v k^T, h = o * (C' q) / max(|n'.q|, floor); then y = (GroupNorm(h) + skip)
- * * silu(r). The projections cc = c W_C, uu = u W_U and up = xn W_up come without their biases. `work` holds
- * one head's h [dh].
+ * cell(cc, uu, up, bC, bU, bUp, outW, outB, C, n, m, Cn, nn, mn, y, gates, work, B, scale): for every row, the
+ * gates of its heads (in float32, four heads a vector): m' = max(logsigmoid(f) + m, i) into mn, and i' =
+ * exp(i - m'), f' = exp(logsigmoid(f) + m - m') and the normaliser's floor exp(min(-m', 80)) into `gates`
+ * [B, nh, 3]; then for every head n' = f' n + i' k, C' = f' C + i' v k^T, h = o * (C' q) / max(|n'.q|, floor),
+ * and y = (GroupNorm(h) + skip) * silu(r). The projections cc = c W_C, uu = u W_U and up = xn W_up come without
+ * their biases. `work` holds one head's h [dh].
  *
- * cellRun (`run`), same arguments: B positions of ONE row in order, updating that row's C and n in place (C = Cn,
- * n = nn): position t's inputs and outputs are rows t of cc, uu, up, gates and y.
+ * cellRun (`run`), same arguments: B positions of ONE row in order, updating that row's C, n and m in place (C =
+ * Cn, n = nn, m = mn): position t's inputs and outputs are rows t of cc, uu, up, gates and y.
  */
 function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
   const H = nh * dh;
@@ -51,12 +55,13 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
   const d4 = dh / 4;
   const H4 = 4 * H;
   const D4 = 4 * dh;
-  const f = new Fn(run ? 'cellRun' : 'cell', [...Array(16).fill(Ty.i32), Ty.f32], []);
-  const [cc, uu, up, bC, bU, bUp, outW, outB, C, n, gates, Cn, nn, y, work, B, scale] = Array.from({ length: 17 }, (_, i) => i);
+  const f = new Fn(run ? 'cellRun' : 'cell', [...Array(18).fill(Ty.i32), Ty.f32], []);
+  const [cc, uu, up, bC, bU, bUp, outW, outB, C, n, m, Cn, nn, mn, y, gates, work, B, scale] = Array.from({ length: 19 }, (_, i) => i);
   const locals = <K extends string>(t: Ty, ...names: K[]) => Object.fromEntries(names.map((k) => [k, f.local(t)])) as Record<K, number>;
   // Row and head pointers (bytes): p.cc is row r's cc at head j's channels, and so on; q4 the head's own.
   const p = locals(Ty.i32, 'r', 'j', 'i4', 'rcc', 'ruu', 'rup', 'ry', 'cc', 'uu', 'up', 'y', 'bC', 'bU', 'bUp', 'outW', 'outB');
-  const q4 = locals(Ty.i32, 'g', 'nb', 'crow', 'v4');
+  const q4 = locals(Ty.i32, 'g', 'nb', 'crow', 'v4', 'rm');
+  const G = locals(Ty.v128, 'ig', 'lm', 'mx');
   const L = { ...locals(Ty.v128, 'iw', 'fw', 'sc', 'iv', 'acc', 't', 'u', 'mean', 'ginv', 'o'), inv: f.local(Ty.f32) };
   const q = Array.from({ length: d4 }, () => f.local(Ty.v128));
   const kk = Array.from({ length: d4 }, () => f.local(Ty.v128));
@@ -137,6 +142,37 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
     ...norm,
   ];
 
+  // The row's gates, up to four heads a vector (lanes past nh stay 0 and are not stored): as mlstm-step.ts's
+  // cellRows, in float32. A run's positions share the row's m, which each position reads and then replaces.
+  const gateCode: Code = [...set(q4.rm, run ? i32(0) : mul(get(p.r), i32(4 * nh)))];
+  for (let g0 = 0; g0 < nh; g0 += 4) {
+    const lanes = Math.min(4, nh - g0);
+    const gather = (at: (l: number) => Code): Code => {
+      let v: Code = vconst(0);
+      for (let l = 0; l < lanes; l++) v = replaceLane(v, l, at(l));
+      return v;
+    };
+    const pre = (col: number) => gather((l) => fadd(fload(get(p.rcc), 4 * (col + g0 + l)), fload(get(bC), 4 * (col + g0 + l))));
+    gateCode.push(
+      ...set(G.ig, pre(2 * H)),
+      ...set(G.lm, vadd(vm.logSigmoid(pre(2 * H + nh)), gather((l) => fload(add(get(m), get(q4.rm)), 4 * (g0 + l))))),
+      ...set(G.mx, vmax(get(G.lm), get(G.ig))),
+      // Both exponents are <= 0 by the choice of m'.
+      ...set(L.iw, vm.exp(vsub(get(G.ig), get(G.mx)))),
+      ...set(L.fw, vm.exp(vsub(get(G.lm), get(G.mx)))),
+      ...set(L.t, vm.exp(vmin(f32x4Neg(get(G.mx)), vconst(NORM_EXP_CAP)))),
+    );
+    for (let l = 0; l < lanes; l++) {
+      const g = add(get(gates), mul(add(mul(get(p.r), i32(nh)), i32(g0 + l)), i32(12)));
+      gateCode.push(
+        ...fstore(g, lane(get(L.iw), l)),
+        ...fstore(g, lane(get(L.fw), l), 4),
+        ...fstore(g, lane(get(L.t), l), 8),
+        ...fstore(add(get(mn), get(q4.rm)), lane(get(G.mx), l), 4 * (g0 + l)),
+      );
+    }
+  }
+
   f.body = [
     ...set(L.sc, splat(get(scale))),
     ...loop(p.r, i32(0), get(B), 1, [
@@ -144,6 +180,7 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
       ...set(p.ruu, add(get(uu), mul(get(p.r), i32(4 * 2 * H)))),
       ...set(p.rup, add(get(up), mul(get(p.r), i32(4 * (dm + H))))),
       ...set(p.ry, add(get(y), mul(get(p.r), i32(H4)))),
+      ...gateCode,
       ...loop(p.j, i32(0), i32(nh), 1, head),
     ]),
   ];

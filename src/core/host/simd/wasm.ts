@@ -151,6 +151,8 @@ export const vbits = (bits: number): Code => {
 export const vselect = (a: Code, b: Code, mask: Code): Code => cat(a, b, mask, simd(0x52));
 export const splat = vun(0x13);
 export const lane = (v: Code, i: number): Code => cat(v, simd(0x1f), [i]);
+/** v with lane i replaced by the f32 x. */
+export const replaceLane = (v: Code, i: number, x: Code): Code => cat(v, x, simd(0x20), [i]);
 /** Byte shuffle of two vectors: lanes[k] picks byte k of the result from the 32 bytes of (a, b). */
 export const shuffle = (a: Code, b: Code, lanes: number[]): Code => cat(a, b, simd(0x0d), lanes);
 export const anyTrue = vun(0x53);
