@@ -30,7 +30,7 @@ export class ModelType {
   @Field(() => Int)
   queuedSequences!: number;
 
-  @Field(() => Float, { description: 'Batched steps run since it was loaded.' })
+  @Field(() => Float, { description: 'Batched steps run since it was loaded; with decode threads, each thread steps its own sequences and each of its steps counts.' })
   stepsRun!: number;
 
   @Field(() => GraphQLISODateTime, { nullable: true })
