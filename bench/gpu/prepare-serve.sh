@@ -30,10 +30,11 @@ npx esbuild src/cli/main.ts "${common[@]}" --keep-names \
 npx esbuild bench/gpu/generate-client.ts "${common[@]}" \
   --external:bufferutil --external:utf-8-validate --outfile="$P/generate-client.mjs"
 
-# 2b. The worker threads' entries, beside the bundles as <name>.mjs (src/util/ts-worker.ts runs those where the
-# .ts is not there), and bench:serve (XLSTM_SERVE_BIN=xlstm.mjs): serving on the host's cores, decode threads
-# and the bare pool included, on a machine with more than this one's two.
-for pair in src/serve/decode-worker.ts:decode-worker.mjs src/core/host/prefill-worker.ts:prefill-worker.mjs bench/serve.ts:serve-bench.mjs; do
+# 2b. The worker threads' and training worker processes' entries, beside the bundles as <name>.mjs
+# (src/util/ts-worker.ts's runnableEntry picks those where the .ts is not there), and bench:serve
+# (XLSTM_SERVE_BIN=xlstm.mjs): serving on the host's cores, decode threads and the bare pool included,
+# on a machine with more than this one's two; `xlstm.mjs train` forks worker-entry.mjs.
+for pair in src/serve/decode-worker.ts:decode-worker.mjs src/core/host/prefill-worker.ts:prefill-worker.mjs src/train/worker-entry.ts:worker-entry.mjs bench/serve.ts:serve-bench.mjs; do
   npx esbuild "${pair%%:*}" "${common[@]}" --keep-names '--external:@tensorflow/*' --external:webgpu --external:better-sqlite3 \
     --external:esbuild --external:bufferutil --external:utf-8-validate --outfile="$P/${pair##*:}"
 done

@@ -23,6 +23,7 @@ import type { FlatLayout } from './flat-layout.ts';
 import { optimizerLayout, readCurrentState, writeStartingState } from './shard-state.ts';
 import { addGradientSums, checkedLoss, divergence, trainableVariables, type GradientSum, type StepOutcome } from './step.ts';
 import type { FromWorker, ShardSeconds, ToWorker, WorkerSeconds } from './worker-protocol.ts';
+import { runnableEntry } from '../util/ts-worker.ts';
 
 export interface WorkerPoolOptions {
   readonly devices: number;
@@ -134,7 +135,7 @@ export class WorkerPool implements StepEngine {
       // One GPU per worker when a GPU backend drives them and the caller did not pin them already.
       if (options.backend === 'tensorflow' && env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(index);
       if (options.backend === 'webgpu') pinWorkerGpu(env, index, options.devices);
-      const entry = options.entry ?? ENTRY;
+      const entry = options.entry ?? runnableEntry(ENTRY);
       const execArgv = entry.endsWith('.ts') ? ['--import', tsxLoader()] : [];
       // A V8 CPU profile of each worker, for finding where a step's time goes (NODE_OPTIONS refuses --cpu-prof).
       const profiles = process.env.XLSTM_WORKER_CPU_PROF;

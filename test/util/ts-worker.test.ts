@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { typeScriptWorker } from '../../src/util/ts-worker.ts';
+import { runnableEntry, typeScriptWorker } from '../../src/util/ts-worker.ts';
 
 /** The first message a worker posts, with its workerData echoed. */
 function firstMessage(worker: Worker): Promise<unknown> {
@@ -34,6 +34,14 @@ describe('typeScriptWorker', () => {
   it('runs the bundled <name>.mjs beside a bundle when the .ts entry is not there', async () => {
     writeFileSync(path.join(dir, 'bundled.mjs'), echo('mjs'));
     expect(await firstMessage(typeScriptWorker(pathToFileURL(path.join(dir, 'bundled.ts')), { workerData: 8 }))).toEqual({ who: 'mjs', data: 8 });
+  });
+
+  it('names the .mjs for worker processes only where the .ts is absent and the .mjs present', () => {
+    writeFileSync(path.join(dir, 'proc.mjs'), echo('mjs'));
+    writeFileSync(path.join(dir, 'kept.ts'), echo('ts'));
+    expect(runnableEntry(path.join(dir, 'proc.ts'))).toBe(path.join(dir, 'proc.mjs'));
+    expect(runnableEntry(path.join(dir, 'kept.ts'))).toBe(path.join(dir, 'kept.ts'));
+    expect(runnableEntry(path.join(dir, 'neither.ts'))).toBe(path.join(dir, 'neither.ts'));
   });
 
   it('prefers the .ts entry when both are there', async () => {
