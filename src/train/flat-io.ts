@@ -4,6 +4,8 @@
  * on the host backends (each a page-faulting allocation of up to 40 MB, see exchange.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { onWebgpu } from '../core/gpu/device.ts';
+import { writeVariablesGpu } from '../core/gpu/variable-writes.ts';
 import { hostView } from '../core/host/io.ts';
 
 /** Copies the tensors, laid end to end, into `into` from index 0. */
@@ -28,15 +30,19 @@ export async function copyOut(tensors: readonly tf.Tensor[], into: Float32Array)
 
 /** Assigns consecutive ranges of `flat` to the variables, in order. */
 export function assignFrom(vars: readonly tf.Variable[], flat: Float32Array): void {
+  // On webgpu into the variables' own buffers where it can; the rest as new tensors.
+  const assign = onWebgpu() ? writeVariablesGpu(vars, flat) : vars.map((_, j) => j);
+  if (assign.length === 0) return;
   // wasm copies a new tensor's values into its heap; cpu keeps the array it is given (and webgpu
   // until the upload), which must then not be a view of a buffer that is overwritten next step.
   const copies = tf.getBackend() !== 'wasm';
-  let offset = 0;
+  const offsets: number[] = [];
+  vars.reduce((at, v) => (offsets.push(at), at + v.size), 0);
   tf.tidy(() => {
-    for (const v of vars) {
-      const values = flat.subarray(offset, offset + v.size);
+    for (const j of assign) {
+      const v = vars[j];
+      const values = flat.subarray(offsets[j], offsets[j] + v.size);
       v.assign(tf.tensor(copies ? values.slice() : values, v.shape, 'float32'));
-      offset += v.size;
     }
   });
 }

@@ -17,10 +17,12 @@ interface TensorData {
   values: unknown;
   dtype: tf.DataType;
   shape: number[];
+  /** Tensors sharing this data (a reshape or a clone shares it). */
+  refCount: number;
 }
 
 /** The members of tfjs-backend-webgpu 4.22's WebGPUBackend these kernels use. */
-interface WebgpuBackendLike {
+export interface WebgpuBackendLike {
   device: Gpu;
   tensorMap: { get(id: tf.DataId): TensorData };
   commandEncoder: Gpu | null;
