@@ -177,7 +177,7 @@ export class DecodePool implements Decoder {
       const live = this.slots.filter((s) => s.rows.some((row) => inputs.has(row)));
       this.checkStepInputs(inputs, live);
       // The rows as the workers will hold them when they take this step (they take messages in order).
-      const rows = live.map((slot) => slot.rows);
+      const rows = live.map((slot) => [...slot.rows]);
       const settled = await Promise.allSettled(
         live.map((slot) => {
           const n = slot.rows.length;

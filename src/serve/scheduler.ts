@@ -2,8 +2,9 @@
  * One generation loop per loaded model: every iteration hands out the tokens of ONE batched step on a Decoder:
  * the model in this thread (one step of all active sequences), or a DecodePool of worker threads (decodeThreads
  * > 1), where each thread's sequences step on their own, so that no thread waits for another's step. A
- * sequence is prefilled alone, joins the batch, and leaves at any step. It draws one uniform per token from its own Rng and
- * the decoder samples with it, so its tokens are the same alone, in a batch, beside other requests, on any thread.
+ * sequence is prefilled alone, joins the batch, and leaves at any step. It draws one uniform per token from its
+ * own Rng and the decoder samples with it, so its tokens are the same alone, in a batch, beside other requests,
+ * on any thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Worker } from 'node:worker_threads';
@@ -330,7 +331,9 @@ export class Scheduler {
   private async step(decoder: Decoder): Promise<void> {
     const open = decoder.concurrent && this.queue.length === 0 && !this.closed;
     // A lane left idle while others ran (its step ended with prompts waiting, which then went) starts again here.
-    if (this.inFlight.size === 0 || open) for (const lane of new Set(this.active.map((s) => s.lane))) if (!this.inFlight.has(lane)) this.refill(decoder, lane);
+    if (this.inFlight.size === 0 || open) {
+      for (const lane of new Set(this.active.map((s) => s.lane))) if (!this.inFlight.has(lane)) this.refill(decoder, lane);
+    }
     const { lane, started, sampled } = await Promise.race(
       [...this.inFlight].map(([lane, [first]]) => first.out.then((sampled) => ({ lane, started: first.started, sampled }))),
     );
