@@ -11,19 +11,9 @@ import { mlstmBlockTrain } from '../../src/core/mlstm/train-block.ts';
 import { slstmBlock } from '../../src/core/slstm/block.ts';
 import type { MlstmWeights, SlstmWeights } from '../../src/core/weights.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { maxRelDiff } from '../../test/support/rel-diff.ts';
 
 type Arrays = [string, { shape: number[]; data: Float32Array }][];
-
-/** Largest |a - b| over the largest |b|: the relative difference the kernel tests use. */
-export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let j = 0; j < b.length; j++) {
-    err = Math.max(err, Math.abs(a[j] - b[j]));
-    scale = Math.max(scale, Math.abs(b[j]));
-  }
-  return err / scale;
-}
 
 /** sum(block(x) * dy) and its gradients w.r.t. x and every weight of the block, read back. */
 async function gradients(kind: 'm' | 's', weights: Arrays, x: Float32Array, dy: Float32Array, dims: Dims, B: number, T: number): Promise<Float32Array[]> {

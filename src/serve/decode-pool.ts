@@ -84,10 +84,6 @@ export class DecodePool implements Decoder {
   readonly ahead = true;
 
   /** Each worker is a lane: its rows step on their own, beside the other workers' steps. */
-  get lanes(): number {
-    return this.slots.length;
-  }
-
   laneOf(row: RowId): number {
     const slot = this.where.get(row);
     if (!slot) throw new XlstmError('INVALID_INPUT', `laneOf expected a live row, but row ${row} is not one. Hint: ask after admit returned it.`);

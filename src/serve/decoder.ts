@@ -42,9 +42,10 @@ export interface Decoder {
    * row sampled last (calls take effect in call order).
    */
   readonly ahead: boolean;
-  /** Groups of rows that step on their own: a step may take one lane's rows while another lane's step runs. */
-  readonly lanes: number;
-  /** The lane of a live row, in [0, lanes). */
+  /**
+   * The lane of a live row: lanes are groups of rows that step on their own (a step may take one lane's rows
+   * while another lane's step runs).
+   */
   laneOf(row: RowId): number;
   /** Live rows. */
   readonly size: number;

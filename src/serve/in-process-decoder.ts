@@ -19,8 +19,7 @@ import { sampleRow } from './sample-row.ts';
 export class InProcessDecoder implements Decoder {
   readonly threads = 1;
   readonly concurrent = false;
-  /** One lane: every step takes every row, with its token given. */
-  readonly lanes = 1;
+  /** Every step takes every row, with its token given. */
   readonly ahead = false;
   readonly failure = null;
   /** Row i of `state` is rows[i]. */
@@ -34,6 +33,7 @@ export class InProcessDecoder implements Decoder {
     private readonly suppressToken: number | null = null,
   ) {}
 
+  /** One lane: every row is in it. */
   laneOf(): number {
     return 0;
   }

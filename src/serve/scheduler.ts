@@ -329,9 +329,8 @@ export class Scheduler {
    * socket writes then run here while the decode threads compute.
    */
   private async step(decoder: Decoder): Promise<void> {
-    const open = decoder.concurrent && this.queue.length === 0 && !this.closed;
     // A lane left idle while others ran (its step ended with prompts waiting, which then went) starts again here.
-    if (this.inFlight.size === 0 || open) {
+    if (this.inFlight.size === 0 || this.postsWhileRunning(decoder)) {
       for (const lane of new Set(this.active.map((s) => s.lane))) if (!this.inFlight.has(lane)) this.refill(decoder, lane);
     }
     const { lane, started, sampled } = await Promise.race(
@@ -361,8 +360,13 @@ export class Scheduler {
     this.active = keep;
     // Posted first, so the decoder frees the rows before it steps the others.
     const retired = leaving.length > 0 ? decoder.retire(leaving) : null;
-    if (this.queue.length === 0 && !this.closed && decoder.concurrent && this.active.some((s) => s.lane === lane)) this.refill(decoder, lane);
+    if (this.postsWhileRunning(decoder) && this.active.some((s) => s.lane === lane)) this.refill(decoder, lane);
     await retired;
+  }
+
+  /** Whether steps go out before tokens are handed out: the decoder computes off this thread, no prompt waits. */
+  private postsWhileRunning(decoder: Decoder): boolean {
+    return decoder.concurrent && this.queue.length === 0 && !this.closed;
   }
 
   /**

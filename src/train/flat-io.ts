@@ -37,7 +37,11 @@ export function assignFrom(vars: readonly tf.Variable[], flat: Float32Array): vo
   // until the upload), which must then not be a view of a buffer that is overwritten next step.
   const copies = tf.getBackend() !== 'wasm';
   const offsets: number[] = [];
-  vars.reduce((at, v) => (offsets.push(at), at + v.size), 0);
+  let at = 0;
+  for (const v of vars) {
+    offsets.push(at);
+    at += v.size;
+  }
   tf.tidy(() => {
     for (const j of assign) {
       const v = vars[j];

@@ -57,16 +57,7 @@ export function seededTiny(config: ModelConfig = TINY, seed = 7): { model: Xlstm
   return { model: modelFromParams(config, params), params };
 }
 
-/** Largest |a - b| over max |b|. */
-export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let j = 0; j < b.length; j++) {
-    err = Math.max(err, Math.abs(a[j] - b[j]));
-    scale = Math.max(scale, Math.abs(b[j]));
-  }
-  return err / scale;
-}
+export { maxRelDiff } from './rel-diff.ts';
 
 /** Runs fn and fails if it leaves tensors behind. */
 export async function expectNoTensorLeak<T>(fn: () => T | Promise<T>): Promise<T> {
