@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { onHostBackend, registerHostKernel, type HostIO } from '../host/io.ts';
-import { expNonPositive } from '../host/math.ts';
+import { addInto, GROUP, jsPasses, simdPasses, type RowPasses } from './head-loss-passes.ts';
 import { transposed } from './host-linear.ts';
 import { keepTrace, recording, releaseTrace, type KeptTrace } from './kept-trace.ts';
 
@@ -16,63 +16,10 @@ type Info = tf.TensorInfo;
 /** Rows per chunk: the chunk's logits and their transposed copy stay about 100 MB at V = 50258. */
 const ROWS = 256;
 
-/** Rows whose softmax is written out together: the transposed copy gets runs of this many floats. */
-const GROUP = 8;
-
 const KERNEL = 'XlstmHeadLoss';
 
 export interface HeadLossAttrs {
   readonly withGrad: boolean;
-}
-
-/** The max of row r of L [n, V]. */
-function rowMax(L: Float32Array, o: number, V: number): number {
-  let max = -Infinity;
-  for (let c = 0; c < V; c++) if (L[o + c] > max) max = L[o + c];
-  return max;
-}
-
-/** L[o + c] = exp(L[o + c] - max) for c < V; returns their sum. */
-function rowExp(L: Float32Array, o: number, V: number, max: number): number {
-  let sum = 0;
-  for (let c = 0; c < V; c++) {
-    const e = expNonPositive(L[o + c] - max);
-    L[o + c] = e;
-    sum += e;
-  }
-  return sum;
-}
-
-/**
- * Rows g0 .. g0 + GROUP of L [n, V] scaled in place by k[g0 ..], and written transposed into
- * GT [V, n]: one read stream per row, runs of GROUP floats written.
- */
-function scaleTransposeGroup(L: Float32Array, GT: Float32Array, V: number, n: number, g0: number, k: Float64Array): void {
-  const k0 = k[g0], k1 = k[g0 + 1], k2 = k[g0 + 2], k3 = k[g0 + 3];
-  const k4 = k[g0 + 4], k5 = k[g0 + 5], k6 = k[g0 + 6], k7 = k[g0 + 7];
-  const o = g0 * V;
-  for (let c = 0; c < V; c++) {
-    const i = o + c;
-    const dst = c * n + g0;
-    const v0 = L[i] * k0, v1 = L[i + V] * k1, v2 = L[i + 2 * V] * k2, v3 = L[i + 3 * V] * k3;
-    const v4 = L[i + 4 * V] * k4, v5 = L[i + 5 * V] * k5, v6 = L[i + 6 * V] * k6, v7 = L[i + 7 * V] * k7;
-    L[i] = v0;
-    L[i + V] = v1;
-    L[i + 2 * V] = v2;
-    L[i + 3 * V] = v3;
-    L[i + 4 * V] = v4;
-    L[i + 5 * V] = v5;
-    L[i + 6 * V] = v6;
-    L[i + 7 * V] = v7;
-    GT[dst] = v0;
-    GT[dst + 1] = v1;
-    GT[dst + 2] = v2;
-    GT[dst + 3] = v3;
-    GT[dst + 4] = v4;
-    GT[dst + 5] = v5;
-    GT[dst + 6] = v6;
-    GT[dst + 7] = v7;
-  }
 }
 
 /**
@@ -80,9 +27,10 @@ function scaleTransposeGroup(L: Float32Array, GT: Float32Array, V: number, n: nu
  * batch (the rest padding), returning sum_r w_r (lse_r - L[r, t_r]). With GT, L becomes
  * G = dloss/dlogits = w_r (softmax - e_{t_r}) in place (zero on padding rows) and GT [V, n] its
  * transpose. The target's entry w_r (p_t - 1) is formed before any product: where p_t is near 1 a
- * product first and a subtraction after would cancel. n is a multiple of GROUP.
+ * product first and a subtraction after would cancel. n is a multiple of GROUP (the group's rows are
+ * written out together: the transposed copy gets runs of GROUP floats). `passes` work on these L and GT.
  */
-function softmaxRows(L: Float32Array, V: number, n: number, rows: number, t: Int32Array, w: Float32Array, s: number, GT: Float32Array | null): number {
+function softmaxRows(passes: RowPasses, L: Float32Array, V: number, n: number, rows: number, t: Int32Array, w: Float32Array, s: number, GT: Float32Array | null): number {
   let total = 0;
   const k = new Float64Array(n);
   const p = new Float64Array(n); // the target's softmax
@@ -90,16 +38,16 @@ function softmaxRows(L: Float32Array, V: number, n: number, rows: number, t: Int
     for (let r = g0; r < g0 + GROUP; r++) {
       if (r >= rows) continue;
       const o = r * V;
-      const max = rowMax(L, o, V);
+      const max = passes.max(r);
       const logit = L[o + t[s + r]];
-      const sum = rowExp(L, o, V, max);
+      const sum = passes.exp(r, max);
       const wn = w[s + r];
       total += wn * (Math.log(sum) + max - logit);
       k[r] = wn / sum;
       p[r] = Math.exp(logit - max) / sum;
     }
     if (!GT) continue;
-    scaleTransposeGroup(L, GT, V, n, g0, k);
+    passes.scaleTransposeGroup(g0, k);
     for (let r = g0; r < Math.min(rows, g0 + GROUP); r++) {
       const c = t[s + r];
       const g = w[s + r] * (p[r] - 1);
@@ -133,15 +81,16 @@ export function headLossHost(io: HostIO, inp: Record<string, Info>, a: HeadLossA
     const G = io.matMul(xc, inp.W); // [n, V]: the logits, then dloss/dlogits
     const GT = dx ? io.alloc([V, n]) : null;
     const t = io.view(inp.targets) as unknown as Int32Array;
-    total += softmaxRows(io.view(G), V, n, rows, t, io.view(inp.weights), s, GT ? io.view(GT) : null);
+    const L = io.view(G);
+    const LT = GT ? io.view(GT) : null;
+    const passes = simdPasses(io, G, GT) ?? jsPasses(L, LT, V, n);
+    total += softmaxRows(passes, L, V, n, rows, t, io.view(inp.weights), s, LT);
     if (dx && dWT && WT && GT) {
       const dxc = io.matMul(G, WT); // [n, d]
       const part = io.matMul(GT, xc); // [V, d]
       io.view(dx).set(io.view(dxc).subarray(0, rows * d), s * d);
-      const acc = io.view(dWT);
-      const add = io.view(part);
-      if (s === 0) acc.set(add);
-      else for (let i = 0; i < V * d; i++) acc[i] += add[i];
+      if (s === 0) io.view(dWT).set(io.view(part));
+      else addInto(io, dWT, part);
       for (const x of [dxc, part, GT]) io.free(x);
     }
     io.free(xc);

@@ -11,7 +11,7 @@ import {
 import { VMath } from './vmath.ts';
 
 /** rowMax(ptr, n4): the largest of the first 4 n4 floats at ptr (NaN never wins; -Infinity when n4 = 0). */
-function rowMax(): Fn {
+export function rowMax(): Fn {
   const f = new Fn('rowMax', [Ty.i32, Ty.i32], [Ty.f32]);
   const [p, n4] = [0, 1];
   const at = f.local(Ty.i32);
