@@ -230,10 +230,11 @@ export function gatingBackward(
 
 /**
  * From dc [N, dm] (consumed: it becomes da = dc silu'(a), silu'(a) = sa + c (1 - sa)): the conv
- * weight and bias gradients, and du_s += sum_i w[i] da_{s + (k-1) - i} added into du.
+ * weight and bias gradients, and du_s + sum_i w[i] da_{s + (k-1) - i} into dup's first dm columns
+ * (du [N, dm] is consumed too, dup is [N, dm + H]).
  */
-export function causalConvBackward(io: HostIO, R: Rows, dc: Info, c: Info, sa: Info, u: Info, w: Info, du: Info, dW: Info, dB: Info): void {
-  const { B, T, dm, k } = R;
+export function causalConvBackward(io: HostIO, R: Rows, dc: Info, c: Info, sa: Info, u: Info, w: Info, du: Info, dup: Info, dW: Info, dB: Info): void {
+  const { B, T, dm, k, H } = R;
   const N = B * T;
   const da = io.view(dc), cv = io.view(c), sv = io.view(sa), uv = io.view(u), wv = io.view(w), duv = io.view(du);
   const accW = new Float64Array(k * dm);
@@ -263,6 +264,8 @@ export function causalConvBackward(io: HostIO, R: Rows, dc: Info, c: Info, sa: I
       }
     }
   }
+  const dupv = io.view(dup);
+  for (let n = 0; n < N; n++) dupv.set(duv.subarray(n * dm, (n + 1) * dm), n * (dm + H));
   io.view(dW).set(accW);
   io.view(dB).set(accB);
 }
@@ -299,3 +302,18 @@ export function layerNormBackward(io: HostIO, R: Rows, dxn: Info, xhat: Info, rs
   io.view(dW).set(accW);
   io.view(dB).set(accB);
 }
+
+/** The passes above as one set, so that the training kernels can take the SIMD set (block-passes-simd.ts) instead. */
+export const blockPasses = {
+  layerNormForward,
+  splitUp,
+  causalConvSilu,
+  splitProjections,
+  gatingForward,
+  residualOut,
+  gatingBackward,
+  causalConvBackward,
+  layerNormBackward,
+};
+
+export type BlockPasses = typeof blockPasses;

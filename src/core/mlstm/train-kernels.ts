@@ -2,25 +2,16 @@
  * The mLSTM block's training forward and backward passes as two host kernels (cpu, wasm): the
  * block of mlstm/block.ts from the zero state, parallel form, with hand-written gradients. The
  * matMuls run on the backend's 2-D kernel; LayerNorm, conv, gates, GroupNorm and gating run as
- * float64 passes over the rows (block-passes.ts). The forward pass returns, besides y, the trace
+ * passes over the rows: generated float32 SIMD kernels over the wasm heap (block-passes-simd.ts),
+ * else float64 JavaScript (block-passes.ts). The forward pass returns, besides y, the trace
  * the backward pass reads (traceNames), so the backward pass recomputes only the cell's [T, T]
  * products and evaluates no activation function.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { scratch, type HostIO } from '../host/io.ts';
 import { columnSums, inputGrad, weightGrad } from '../ops/host-linear.ts';
-import {
-  causalConvBackward,
-  causalConvSilu,
-  gatingBackward,
-  gatingForward,
-  layerNormBackward,
-  layerNormForward,
-  residualOut,
-  splitProjections,
-  splitUp,
-  type Rows,
-} from './block-passes.ts';
+import { blockPasses, type BlockPasses, type Rows } from './block-passes.ts';
+import { simdBlockPasses } from './block-passes-simd.ts';
 import { cellBackward, cellForward } from './host-cell.ts';
 
 type Info = tf.TensorInfo;
@@ -49,23 +40,29 @@ function rowsOf(x: Info, a: MlstmTrainAttrs): Rows {
   return { B, T, d, nh: a.nh, dh: a.dh, H: a.nh * a.dh, dm: a.dm, k: a.k };
 }
 
+/** The generated SIMD passes where the wasm heap and WebAssembly SIMD allow, else the float64 JavaScript ones. */
+function passesFor(io: HostIO, R: Rows): BlockPasses {
+  return simdBlockPasses(io, R) ?? blockPasses;
+}
+
 /** x [B, T, d] and the block's weights -> [y, ...trace in traceNames order]. */
 export function mlstmTrainForward(io: HostIO, inp: Record<string, Info>, a: MlstmTrainAttrs): Info[] {
   const R = rowsOf(inp.x, a);
   const { B, T, d, nh, dh, H, dm, k } = R;
   const N = B * T;
+  const P = passesFor(io, R);
   const { tmp, free } = scratch(io);
   const out: Record<string, Info> = {};
   const alloc = (name: string, shape: number[]) => (out[name] = io.alloc(shape));
 
   const xn = tmp(io.alloc([N, d]));
-  layerNormForward(io, R, inp.x, inp.normW, inp.normB, alloc('xhat', [N, d]), alloc('rstd1', [N]), xn);
+  P.layerNormForward(io, R, inp.x, inp.normW, inp.normB, alloc('xhat', [N, d]), alloc('rstd1', [N]), xn);
   const up = tmp(io.matMul(xn, inp.wUp)); // [N, dm + H]
-  splitUp(io, R, up, inp.bUp, alloc('u', [N, dm]), alloc('sir', [N, H]), alloc('sr', [N, H]));
-  if (k > 0) causalConvSilu(io, R, out.u, inp.convW, inp.convB, alloc('c', [N, dm]), alloc('sa', [N, dm]));
+  P.splitUp(io, R, up, inp.bUp, alloc('u', [N, dm]), alloc('sir', [N, H]), alloc('sr', [N, H]));
+  if (k > 0) P.causalConvSilu(io, R, out.u, inp.convW, inp.convB, alloc('c', [N, dm]), alloc('sa', [N, dm]));
   const cc = tmp(io.matMul(k > 0 ? out.c : out.u, inp.wC)); // [N, 3H + 2nh]
   const uu = tmp(io.matMul(out.u, inp.wU)); // [N, 2H]
-  splitProjections(io, R, cc, uu, inp.bC, inp.bU, {
+  P.splitProjections(io, R, cc, uu, inp.bC, inp.bU, {
     q: alloc('q', [N, H]),
     kk: alloc('kk', [N, H]),
     v: alloc('v', [N, H]),
@@ -75,10 +72,10 @@ export function mlstmTrainForward(io: HostIO, inp: Record<string, Info>, a: Mlst
   });
   cellForward(io, out.q, out.kk, out.v, out.gates, alloc('ht', [N, H]), { B, T, nh, dh });
   const y = tmp(io.alloc([N, H]));
-  gatingForward(io, R, out, inp.outW, inp.outB, alloc('hhat', [N, H]), alloc('rstd2', [N, nh]), y);
+  P.gatingForward(io, R, out, inp.outW, inp.outB, alloc('hhat', [N, H]), alloc('rstd2', [N, nh]), y);
   const down = tmp(io.matMul(y, inp.wDown)); // [N, d]
   const result = io.alloc([B, T, d]);
-  residualOut(io, R, inp.x, down, inp.bDown, result);
+  P.residualOut(io, R, inp.x, down, inp.bDown, result);
   free();
   return [result, ...traceNames(k).map((name) => out[name])];
 }
@@ -91,6 +88,7 @@ export function mlstmTrainBackward(io: HostIO, inp: Record<string, Info>, a: Mls
   const R = rowsOf(inp.x, a);
   const { B, T, d, nh, dh, H, dm, k } = R;
   const N = B * T;
+  const P = passesFor(io, R);
   const { tmp, free } = scratch(io);
   const dy = { dataId: inp.dy.dataId, shape: [N, d], dtype: inp.dy.dtype } as Info;
 
@@ -115,7 +113,7 @@ export function mlstmTrainBackward(io: HostIO, inp: Record<string, Info>, a: Mls
   const dht = tmp(io.alloc([N, H]));
   const dOutW = io.alloc([H]);
   const dOutB = io.alloc([H]);
-  gatingBackward(io, R, inp, dyv, { dup, dcc, duu, dht, dOutW, dOutB });
+  P.gatingBackward(io, R, inp, dyv, { dup, dcc, duu, dht, dOutW, dOutB });
 
   // The cell: dq, dk (back through the key's scale) and the gates into dcc; dv into duu.
   const kScale = 1 / Math.sqrt(dh);
@@ -136,14 +134,10 @@ export function mlstmTrainBackward(io: HostIO, inp: Record<string, Info>, a: Mls
   let conv: Info[] = [];
   if (k > 0) {
     conv = [io.alloc([k, dm]), io.alloc([dm])];
-    causalConvBackward(io, R, dc, inp.c, inp.sa, inp.u, inp.convW, du, conv[0], conv[1]);
+    P.causalConvBackward(io, R, dc, inp.c, inp.sa, inp.u, inp.convW, du, dup, conv[0], conv[1]);
   } else {
-    const dcv = io.view(dc), duv = io.view(du);
-    for (let i = 0; i < N * dm; i++) duv[i] += dcv[i];
-  }
-  {
-    const duv = io.view(du), dupv = io.view(dup);
-    for (let n = 0; n < N; n++) for (let j = 0; j < dm; j++) dupv[n * (dm + H) + j] = duv[n * dm + j];
+    const dcv = io.view(dc), duv = io.view(du), dupv = io.view(dup);
+    for (let n = 0; n < N; n++) for (let j = 0; j < dm; j++) dupv[n * (dm + H) + j] = duv[n * dm + j] + dcv[n * dm + j];
   }
 
   // Up-projection and LayerNorm; the residual adds dy to dx.
@@ -158,7 +152,7 @@ export function mlstmTrainBackward(io: HostIO, inp: Record<string, Info>, a: Mls
   const dx = io.alloc([B, T, d]);
   const dNormW = io.alloc([d]);
   const dNormB = io.alloc([d]);
-  layerNormBackward(io, R, dxn, inp.xhat, inp.rstd1, inp.normW, inp.dy, dx, dNormW, dNormB);
+  P.layerNormBackward(io, R, dxn, inp.xhat, inp.rstd1, inp.normW, inp.dy, dx, dNormW, dNormB);
   free();
   return [dx, dNormW, dNormB, dWUp, dbUp, ...conv, dWC, dbC, dWU, dbU, dOutW, dOutB, dWDown, dbDown];
 }
