@@ -60,10 +60,9 @@ export function mlstmStepHost(io: HostIO, inp: Record<string, Info>, a: MlstmSte
   const m2 = io.alloc([B, nh]);
   if (simd) {
     const gates = take([B, nh, 3]);
-    const work = take([dh]);
     simd.cell(
       at(cc), at(uu), at(up), at(inp.bC), at(inp.bU), at(inp.bUp), at(inp.outW), at(inp.outB),
-      at(inp.C), at(inp.n), at(inp.m), at(C2), at(n2), at(m2), at(y), at(gates), at(work), B, 1 / Math.sqrt(dh),
+      at(inp.C), at(inp.n), at(inp.m), at(C2), at(n2), at(m2), at(y), at(gates), B, 1 / Math.sqrt(dh),
     );
   } else {
     cellRows(

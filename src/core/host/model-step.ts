@@ -236,7 +236,7 @@ function mlstmBlock(
     m.cell(
       a.cc + 4 * r * Wc, a.uu + 8 * r * H, a.up + 4 * r * Wup, w('bC'), w('bU'), w('bUp'), w('outW'), w('outB'),
       inRow + 4 * seg.C, inRow + 4 * seg.n, inRow + 4 * seg.m, outRow + 4 * seg.C, outRow + 4 * seg.n, outRow + 4 * seg.m,
-      a.y + 4 * r * H, a.gates, a.work, 1, scale,
+      a.y + 4 * r * H, a.gates, 1, scale,
     );
   }
   mm.mm(a.y, H, w('wDown'), a.down, d, H, d / 4, B);

@@ -104,7 +104,7 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
     const [C, n, mAt] = [row + 4 * seg.C, row + 4 * seg.n, row + 4 * seg.m];
     m.cellRun(
       a.cc + 4 * r * Tc * Wc, a.uu + 8 * r * Tc * H, a.up + 4 * r * Tc * Wup, bC, bU, bUp, outW, outB,
-      C, n, mAt, C, n, mAt, a.y + 4 * r * Tc * H, a.gates, a.work, Tc, scale,
+      C, n, mAt, C, n, mAt, a.y + 4 * r * Tc * H, a.gates, Tc, scale,
     );
   }
   mm.mm(a.y, H, w('wDown'), a.down, d, H, d / 4, M);

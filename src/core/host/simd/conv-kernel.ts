@@ -1,5 +1,5 @@
 /** The causal depthwise conv step with silu in WebAssembly SIMD, four channels at a time, for B rows of width C. */
-import { VMath } from './vmath.ts';
+import { interleave, VMath } from './vmath.ts';
 import { add, Fn, get, i32, loop, mul, set, Ty, vadd, vload, vmul, vstore, type Code } from './wasm.ts';
 
 export interface ConvShape {
@@ -24,17 +24,23 @@ export function convFn(shape: ConvShape): Fn {
   const { C, taps, xStride } = shape;
   const C4 = 4 * C;
   const p = convPointers(f);
-  const body = convBody(f, shape, p, w, xBias, wBias);
   // Row r's [taps, C] block of `next` is its block of `hist` moved up one, then u.
-  for (let t = 0; t + 1 < taps; t++) body.push(...vstore(add(get(p.nr), get(p.o)), vload(add(get(p.hr), get(p.o)), (t + 1) * C4), t * C4));
-  body.push(...vstore(add(get(p.nr), get(p.o)), get(p.xv), (taps - 1) * C4));
+  const body = (U: number): Code => {
+    const { code, xv } = convBody(f, shape, p, w, xBias, wBias, U);
+    for (let i = 0; i < U; i++) {
+      const o = 16 * i;
+      for (let t = 0; t + 1 < taps; t++) code.push(...vstore(add(get(p.nr), get(p.o)), vload(add(get(p.hr), get(p.o)), (t + 1) * C4 + o), t * C4 + o));
+      code.push(...vstore(add(get(p.nr), get(p.o)), get(xv[i]), (taps - 1) * C4 + o));
+    }
+    return code;
+  };
   f.body = loop(p.r, i32(0), get(B), 1, [
     ...set(p.xr, add(get(x), mul(get(p.r), i32(4 * xStride)))),
     ...set(p.hr, add(get(hist), mul(get(p.r), i32(taps * C4)))),
     ...set(p.nr, add(get(next), mul(get(p.r), i32(taps * C4)))),
     ...set(p.ur, add(get(u), mul(get(p.r), i32(C4)))),
     ...set(p.cr, add(get(out), mul(get(p.r), i32(C4)))),
-    ...loop(p.o, i32(0), i32(C4), 16, body),
+    ...channels(p, C, body),
   ]);
   return f;
 }
@@ -56,29 +62,43 @@ export function convRunFn(shape: ConvShape): Fn {
     ...set(p.hr, add(get(seq), mul(get(p.r), i32(C4)))),
     ...set(p.ur, add(get(p.hr), i32(taps * C4))),
     ...set(p.cr, add(get(out), mul(get(p.r), i32(C4)))),
-    ...loop(p.o, i32(0), i32(C4), 16, convBody(f, shape, p, w, xBias, wBias)),
+    ...channels(p, C, (U) => convBody(f, shape, p, w, xBias, wBias, U).code),
   ]);
   return f;
 }
 
-function convPointers(f: Fn) {
-  return {
-    r: f.local(Ty.i32), o: f.local(Ty.i32), xr: f.local(Ty.i32), hr: f.local(Ty.i32), nr: f.local(Ty.i32),
-    ur: f.local(Ty.i32), cr: f.local(Ty.i32), xv: f.local(Ty.v128), acc: f.local(Ty.v128),
-  };
+/** Vectors of channels per pass of the channel loop: the silu chains of this many vectors interleave. */
+const UNROLL = 4;
+
+/** The channel loop over o (bytes): UNROLL vectors a pass, then one at a time for the rest. */
+function channels(p: ReturnType<typeof convPointers>, C: number, body: (U: number) => Code): Code {
+  const whole = Math.floor(C / (4 * UNROLL)) * 16 * UNROLL;
+  return [...loop(p.o, i32(0), i32(whole), 16 * UNROLL, body(UNROLL)), ...loop(p.o, i32(whole), i32(4 * C), 16, body(1))];
 }
 
-/** Four channels at o of one position: u (stored when biased) and out from the window at hr. */
-function convBody(f: Fn, { C, taps, bias }: ConvShape, p: ReturnType<typeof convPointers>, w: number, xBias: number, wBias: number): Code {
-  const vm = new VMath(f);
+function convPointers(f: Fn) {
+  return { r: f.local(Ty.i32), o: f.local(Ty.i32), xr: f.local(Ty.i32), hr: f.local(Ty.i32), nr: f.local(Ty.i32), ur: f.local(Ty.i32), cr: f.local(Ty.i32) };
+}
+
+/** U vectors of channels from o at one position: u (stored when biased) and out from the window at hr; xv holds u. */
+function convBody(f: Fn, { C, taps, bias }: ConvShape, p: ReturnType<typeof convPointers>, w: number, xBias: number, wBias: number, U: number): { code: Code; xv: number[] } {
   const C4 = 4 * C;
   const at = (base: number) => add(get(base), get(p.o));
-  let sum: Code = vadd(vload(at(wBias)), vmul(vload(at(w), taps * C4), get(p.xv)));
-  for (let t = 0; t < taps; t++) sum = vadd(sum, vmul(vload(at(w), t * C4), vload(at(p.hr), t * C4)));
-  return [
-    ...set(p.xv, bias ? vadd(vload(at(p.xr)), vload(at(xBias))) : vload(at(p.xr))),
-    ...(bias ? vstore(at(p.ur), get(p.xv)) : []),
-    ...set(p.acc, sum),
-    ...vstore(at(p.cr), vmul(get(p.acc), vm.sigmoid(get(p.acc)))),
-  ];
+  const xv = Array.from({ length: U }, () => f.local(Ty.v128));
+  const acc = Array.from({ length: U }, () => f.local(Ty.v128));
+  const sig = Array.from({ length: U }, () => f.local(Ty.v128));
+  const code: Code = [];
+  for (let i = 0; i < U; i++) {
+    const o = 16 * i;
+    let sum: Code = vadd(vload(at(wBias), o), vmul(vload(at(w), taps * C4 + o), get(xv[i])));
+    for (let t = 0; t < taps; t++) sum = vadd(sum, vmul(vload(at(w), t * C4 + o), vload(at(p.hr), t * C4 + o)));
+    code.push(
+      ...set(xv[i], bias ? vadd(vload(at(p.xr), o), vload(at(xBias), o)) : vload(at(p.xr), o)),
+      ...(bias ? vstore(at(p.ur), get(xv[i]), o) : []),
+      ...set(acc[i], sum),
+    );
+  }
+  code.push(...interleave(acc.map((a, i) => new VMath(f).sigmoidSteps(get(a), sig[i]))));
+  for (let i = 0; i < U; i++) code.push(...vstore(at(p.cr), vmul(get(acc[i]), get(sig[i])), 16 * i));
+  return { code, xv };
 }

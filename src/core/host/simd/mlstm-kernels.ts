@@ -7,14 +7,17 @@
 import { convFn, convRunFn } from './conv-kernel.ts';
 import { kernelsIn, type Kernels } from './instance.ts';
 import { normFn, residualFn } from './row-ops.ts';
-import { VMath } from './vmath.ts';
+import { interleave, VMath } from './vmath.ts';
 import {
   add, f32, f32x4Neg, fabs, fadd, fdiv, fload, fmax, Fn, fstore, fsqrt, get, i32, lane, loop, mul, replaceLane, set, shuffle, splat, Ty,
-  vadd, vconst, vload, vmax, vmin, vmul, vstore, vsub, type Code,
+  vadd, vconst, vdiv, vload, vmax, vmin, vmul, vsqrt, vstore, vsub, type Code,
 } from './wasm.ts';
 
 /** The normaliser's floor is exp(min(-m, NORM_EXP_CAP)) (DESIGN: exp(min(-m_t, 80))). */
 const NORM_EXP_CAP = 80;
+
+/** Vectors whose sigmoids are computed side by side, their steps interleaved (as conv-kernel.ts). */
+const UNROLL = 4;
 
 export interface MlstmWidths {
   readonly d: number;
@@ -39,15 +42,19 @@ export function mlstmKernels(heap: WebAssembly.Memory, w: MlstmWidths): Kernels 
 }
 
 /**
- * cell(cc, uu, up, bC, bU, bUp, outW, outB, C, n, m, Cn, nn, mn, y, gates, work, B, scale): for every row, the
- * gates of its heads (in float32, four heads a vector): m' = max(logsigmoid(f) + m, i) into mn, and i' =
- * exp(i - m'), f' = exp(logsigmoid(f) + m - m') and the normaliser's floor exp(min(-m', 80)) into `gates`
- * [B, nh, 3]; then for every head n' = f' n + i' k, C' = f' C + i' v k^T, h = o * (C' q) / max(|n'.q|, floor),
- * and y = (GroupNorm(h) + skip) * silu(r). The projections cc = c W_C, uu = u W_U and up = xn W_up come without
- * their biases. `work` holds one head's h [dh].
+ * cell(cc, uu, up, bC, bU, bUp, outW, outB, C, n, m, Cn, nn, mn, y, gates, B, scale): for every row, the gates of
+ * its heads (in float32, four heads a vector): m' = max(logsigmoid(f) + m, i) into mn, and i' = exp(i - m'), f' =
+ * exp(logsigmoid(f) + m - m') and the normaliser's floor exp(min(-m', 80)) into `gates` [B, nh, 3]; then for every
+ * head n' = f' n + i' k, C' = f' C + i' v k^T, h = o * (C' q) / max(|n'.q|, floor), and y = (GroupNorm(h) + skip)
+ * * silu(r). The projections cc = c W_C, uu = u W_U and up = xn W_up come without their biases.
  *
  * cellRun (`run`), same arguments: B positions of ONE row in order, updating that row's C, n and m in place (C =
  * Cn, n = nn, m = mn): position t's inputs and outputs are rows t of cc, uu, up, gates and y.
+ *
+ * Three passes over the rows: the gates of every row, the memory update of every row (h into y), then GroupNorm
+ * and gating in place. Only the middle pass carries a run's recurrence: done position by position, the gates' and
+ * the norm's chains of dependent exps, divisions and square roots stalled every position, and apart they overlap
+ * across rows. The norm takes four heads a vector but sums in one head's order, so every value is as before.
  */
 function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
   const H = nh * dh;
@@ -55,21 +62,30 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
   const d4 = dh / 4;
   const H4 = 4 * H;
   const D4 = 4 * dh;
-  const f = new Fn(run ? 'cellRun' : 'cell', [...Array(18).fill(Ty.i32), Ty.f32], []);
-  const [cc, uu, up, bC, bU, bUp, outW, outB, C, n, m, Cn, nn, mn, y, gates, work, B, scale] = Array.from({ length: 19 }, (_, i) => i);
+  const f = new Fn(run ? 'cellRun' : 'cell', [...Array(17).fill(Ty.i32), Ty.f32], []);
+  const [cc, uu, up, bC, bU, bUp, outW, outB, C, n, m, Cn, nn, mn, y, gates, B, scale] = Array.from({ length: 18 }, (_, i) => i);
   const locals = <K extends string>(t: Ty, ...names: K[]) => Object.fromEntries(names.map((k) => [k, f.local(t)])) as Record<K, number>;
   // Row and head pointers (bytes): p.cc is row r's cc at head j's channels, and so on; q4 the head's own.
-  const p = locals(Ty.i32, 'r', 'j', 'i4', 'rcc', 'ruu', 'rup', 'ry', 'cc', 'uu', 'up', 'y', 'bC', 'bU', 'bUp', 'outW', 'outB');
-  const q4 = locals(Ty.i32, 'g', 'nb', 'crow', 'v4', 'rm');
+  const p = locals(Ty.i32, 'r', 'j', 'rcc', 'ruu', 'rup', 'ry', 'cc', 'uu', 'y', 'bC', 'bU');
+  const q4 = locals(Ty.i32, 'g', 'nb', 'crow', 'rm');
   const G = locals(Ty.v128, 'ig', 'lm', 'mx');
   const L = { ...locals(Ty.v128, 'iw', 'fw', 'sc', 'iv', 'acc', 't', 'u', 'mean', 'ginv', 'o'), inv: f.local(Ty.f32) };
   const q = Array.from({ length: d4 }, () => f.local(Ty.v128));
   const kk = Array.from({ length: d4 }, () => f.local(Ty.v128));
-  const h = Array.from({ length: d4 }, () => f.local(Ty.v128));
   const a = Array.from({ length: 4 }, () => f.local(Ty.v128));
   const vm = new VMath(f);
+  // Side-by-side maths: the gates' three exps, and UNROLL sigmoids at a time in the norm pass.
+  const sm = Array.from({ length: UNROLL }, () => new VMath(f));
+  const sg = Array.from({ length: UNROLL }, () => f.local(Ty.v128));
+  const sx = Array.from({ length: UNROLL }, () => f.local(Ty.v128));
   const at = (ptr: number, off: number) => add(get(ptr), get(off));
   const sumInto = (acc: number, first: boolean, v: Code) => set(acc, first ? v : vadd(get(acc), v));
+  const rowPointers: Code = [
+    ...set(p.rcc, add(get(cc), mul(get(p.r), i32(4 * W)))),
+    ...set(p.ruu, add(get(uu), mul(get(p.r), i32(4 * 2 * H)))),
+    ...set(p.rup, add(get(up), mul(get(p.r), i32(4 * (dm + H))))),
+    ...set(p.ry, add(get(y), mul(get(p.r), i32(H4)))),
+  ];
 
   // q, k (scaled after its bias), and n' with its dot against q.
   const qkn: Code = [];
@@ -83,67 +99,55 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
     );
   }
 
-  // Rows 4 i4 .. 4 i4 + 3 of C' (one per value channel) and their dots with q: lanes of a[l] sum to row l's.
+  // Rows 4 i .. 4 i + 3 of C' (one per value channel) and their dots with q: lanes of a[l] sum to row l's.
   const broadcast = (l: number) => Array.from({ length: 16 }, (_, b) => 4 * l + (b % 4));
-  const rows4: Code = [];
-  for (let l = 0; l < 4; l++) {
-    rows4.push(...set(L.u, shuffle(get(L.iv), get(L.iv), broadcast(l))));
-    for (let e = 0; e < d4; e++) {
-      const off = l * D4 + 16 * e;
-      rows4.push(
-        ...set(L.t, vadd(vmul(get(L.fw), vload(at(C, q4.crow), off)), vmul(get(L.u), get(kk[e])))),
-        ...vstore(at(Cn, q4.crow), get(L.t), off),
-        ...sumInto(a[l], e === 0, vmul(get(L.t), get(q[e]))),
-      );
+  const rows4 = (i: number): Code => {
+    const code: Code = [];
+    for (let l = 0; l < 4; l++) {
+      code.push(...set(L.u, shuffle(get(L.iv), get(L.iv), broadcast(l))));
+      for (let e = 0; e < d4; e++) {
+        const off = (4 * i + l) * D4 + 16 * e;
+        code.push(
+          ...set(L.t, vadd(vmul(get(L.fw), vload(at(C, q4.crow), off)), vmul(get(L.u), get(kk[e])))),
+          ...vstore(at(Cn, q4.crow), get(L.t), off),
+          ...sumInto(a[l], e === 0, vmul(get(L.t), get(q[e]))),
+        );
+      }
     }
-  }
-  // [sum a0, sum a1, sum a2, sum a3] by two rounds of pairwise adds.
+    return code;
+  };
+  // [sum a0, sum a1, sum a2, sum a3] by two rounds of pairwise adds: each lane is hsum's (v0 + v1) + (v2 + v3).
   const even = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
   const odd = even.map((b) => b + 4);
-  const pairSums = (x: number, z: number) => vadd(shuffle(get(x), get(z), even), shuffle(get(x), get(z), odd));
-  const i4Body: Code = [
-    ...set(q4.v4, mul(get(p.i4), i32(16))),
-    ...set(L.iv, vmul(get(L.iw), vadd(vload(at(p.uu, q4.v4)), vload(at(p.bU, q4.v4))))),
-    ...set(q4.crow, add(mul(get(q4.nb), i32(dh)), mul(get(p.i4), i32(4 * D4)))),
-    ...rows4,
-    ...set(a[0], pairSums(a[0], a[1])),
-    ...set(a[2], pairSums(a[2], a[3])),
-    ...set(L.t, pairSums(a[0], a[2])),
-    // h = o * num / norm, four channels at once.
-    ...set(L.o, vadd(vload(at(p.uu, q4.v4), H4), vload(at(p.bU, q4.v4), H4))),
-    ...vstore(at(work, q4.v4), vmul(vmul(get(L.t), splat(get(L.inv))), vm.sigmoid(get(L.o)))),
-  ];
-
-  // GroupNorm of the head (two passes), skip, and silu(r) gating.
-  const norm: Code = [];
-  for (let e = 0; e < d4; e++) norm.push(...set(h[e], vload(get(work), 16 * e)), ...sumInto(L.acc, e === 0, get(h[e])));
-  norm.push(...set(L.mean, splat(fdiv(vm.hsum(get(L.acc)), f32(dh)))));
-  for (let e = 0; e < d4; e++) norm.push(...set(L.t, vsub(get(h[e]), get(L.mean))), ...sumInto(L.acc, e === 0, vmul(get(L.t), get(L.t))));
-  norm.push(...set(L.ginv, splat(fdiv(f32(1), fsqrt(fadd(fdiv(vm.hsum(get(L.acc)), f32(dh)), f32(1e-5)))))));
-  for (let e = 0; e < d4; e++) {
-    norm.push(
-      ...set(L.t, vadd(vmul(vmul(vsub(get(h[e]), get(L.mean)), get(L.ginv)), vload(get(p.outW), 16 * e)), vload(get(p.outB), 16 * e))),
-      ...set(L.o, vadd(vload(get(p.up), 4 * dm + 16 * e), vload(get(p.bUp), 4 * dm + 16 * e))),
-      ...vstore(get(p.y), vmul(vmul(vadd(get(L.t), vload(get(p.cc), 4 * (2 * H + 2 * nh) + 16 * e)), get(L.o)), vm.sigmoid(get(L.o))), 16 * e),
+  const pairSums = (x: Code, z: Code) => [...set(L.t, x), ...set(L.u, z), ...vadd(shuffle(get(L.t), get(L.u), even), shuffle(get(L.t), get(L.u), odd))];
+  const sums4 = (): Code => [...set(a[0], pairSums(get(a[0]), get(a[1]))), ...set(a[2], pairSums(get(a[2]), get(a[3]))), ...pairSums(get(a[0]), get(a[2]))];
+  // The head's value channels four at a time, unrolled: offsets are constants and the rounds' chains overlap.
+  const values: Code = [...set(q4.crow, mul(get(q4.nb), i32(dh)))];
+  for (let i = 0; i < d4; i++) {
+    values.push(
+      ...set(L.iv, vmul(get(L.iw), vadd(vload(get(p.uu), 16 * i), vload(get(p.bU), 16 * i)))),
+      ...rows4(i),
+      // num / norm into y; the norm pass multiplies by o.
+      ...vstore(get(p.y), vmul(sums4(), splat(get(L.inv))), 16 * i),
     );
   }
 
   const headPtr = (ptr: number, base: number) => set(ptr, add(get(base), mul(get(p.j), i32(D4))));
   const head: Code = [
-    ...headPtr(p.cc, p.rcc), ...headPtr(p.uu, p.ruu), ...headPtr(p.up, p.rup), ...headPtr(p.y, p.ry),
-    ...headPtr(p.bC, bC), ...headPtr(p.bU, bU), ...headPtr(p.bUp, bUp), ...headPtr(p.outW, outW), ...headPtr(p.outB, outB),
+    ...headPtr(p.cc, p.rcc), ...headPtr(p.uu, p.ruu), ...headPtr(p.y, p.ry), ...headPtr(p.bC, bC), ...headPtr(p.bU, bU),
     ...set(q4.g, add(get(gates), mul(add(mul(get(p.r), i32(nh)), get(p.j)), i32(12)))),
     ...set(L.iw, splat(fload(get(q4.g)))),
     ...set(L.fw, splat(fload(get(q4.g), 4))),
     ...set(q4.nb, mul(run ? get(p.j) : add(mul(get(p.r), i32(nh)), get(p.j)), i32(D4))),
     ...qkn,
     ...set(L.inv, fdiv(f32(1), fmax(fabs(vm.hsum(get(L.acc))), fload(get(q4.g), 8)))),
-    ...loop(p.i4, i32(0), i32(d4), 1, i4Body),
-    ...norm,
+    ...values,
   ];
 
   // The row's gates, up to four heads a vector (lanes past nh stay 0 and are not stored): as mlstm-step.ts's
-  // cellRows, in float32. A run's positions share the row's m, which each position reads and then replaces.
+  // cellRows, in float32. logsigmoid(f), which needs no state, goes first for every row, parked in the f' slot of
+  // `gates`; then m, which a run's positions share (each reads it and then replaces it), and the exps.
+  const logCode: Code = [];
   const gateCode: Code = [...set(q4.rm, run ? i32(0) : mul(get(p.r), i32(4 * nh)))];
   for (let g0 = 0; g0 < nh; g0 += 4) {
     const lanes = Math.min(4, nh - g0);
@@ -153,14 +157,19 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
       return v;
     };
     const pre = (col: number) => gather((l) => fadd(fload(get(p.rcc), 4 * (col + g0 + l)), fload(get(bC), 4 * (col + g0 + l))));
+    const slot = (l: number) => add(get(gates), mul(add(mul(get(p.r), i32(nh)), i32(g0 + l)), i32(12)));
+    logCode.push(...set(G.lm, vm.logSigmoid(pre(2 * H + nh))));
+    for (let l = 0; l < lanes; l++) logCode.push(...fstore(slot(l), lane(get(G.lm), l), 4));
     gateCode.push(
       ...set(G.ig, pre(2 * H)),
-      ...set(G.lm, vadd(vm.logSigmoid(pre(2 * H + nh)), gather((l) => fload(add(get(m), get(q4.rm)), 4 * (g0 + l))))),
+      ...set(G.lm, vadd(gather((l) => fload(slot(l), 4)), gather((l) => fload(add(get(m), get(q4.rm)), 4 * (g0 + l))))),
       ...set(G.mx, vmax(get(G.lm), get(G.ig))),
       // Both exponents are <= 0 by the choice of m'.
-      ...set(L.iw, vm.exp(vsub(get(G.ig), get(G.mx)))),
-      ...set(L.fw, vm.exp(vsub(get(G.lm), get(G.mx)))),
-      ...set(L.t, vm.exp(vmin(f32x4Neg(get(G.mx)), vconst(NORM_EXP_CAP)))),
+      ...interleave([
+        sm[0].expSteps(vsub(get(G.ig), get(G.mx)), L.iw),
+        sm[1].expSteps(vsub(get(G.lm), get(G.mx)), L.fw),
+        sm[2].expSteps(vmin(f32x4Neg(get(G.mx)), vconst(NORM_EXP_CAP)), L.t),
+      ]),
     );
     for (let l = 0; l < lanes; l++) {
       const g = add(get(gates), mul(add(mul(get(p.r), i32(nh)), i32(g0 + l)), i32(12)));
@@ -173,16 +182,66 @@ function cellFn({ nh, dh, dm }: MlstmWidths, run: boolean): Fn {
     }
   }
 
+  // h = o * y, GroupNorm of up to four heads a vector (lane l is head g0 + l; lanes past nh sum zeros and are not
+  // used), skip, and silu(r) gating, in place in y. The vector of head sums is built as pairSums of per-head sums.
+  // The sigmoids go UNROLL vectors at a time with their steps interleaved (vmath.ts interleave).
+  const yAt = (hd: number, e: number) => vload(get(p.ry), 4 * hd * dh + 16 * e);
+  const headSums = (g0: number, term: (hd: number, e: number) => Code): Code => {
+    const code: Code = [];
+    for (let l = 0; l < 4; l++) {
+      if (g0 + l >= nh) {
+        code.push(...set(a[l], vconst(0)));
+        continue;
+      }
+      for (let e = 0; e < d4; e++) code.push(...sumInto(a[l], e === 0, term(g0 + l, e)));
+    }
+    return [...code, ...sums4()];
+  };
+  /** For every vector (by its byte offset in a row of H): sx = arg(c), sg = sigmoid(sx), then `use`, UNROLL at a time. */
+  const sigmoids = (offsets: number[], arg: (c: number) => Code, use: (c: number, x: number, s: number) => Code): Code => {
+    const code: Code = [];
+    for (let i0 = 0; i0 < offsets.length; i0 += UNROLL) {
+      const part = offsets.slice(i0, i0 + UNROLL);
+      part.forEach((c, i) => code.push(...set(sx[i], arg(c))));
+      code.push(...interleave(part.map((_, i) => sm[i].sigmoidSteps(get(sx[i]), sg[i]))));
+      part.forEach((c, i) => code.push(...use(c, sx[i], sg[i])));
+    }
+    return code;
+  };
+  const vectors = (g0: number) => {
+    const cs: number[] = [];
+    for (let hd = g0; hd < Math.min(nh, g0 + 4); hd++) for (let e = 0; e < d4; e++) cs.push(4 * hd * dh + 16 * e);
+    return cs;
+  };
+  const norm: Code = [
+    ...sigmoids(
+      Array.from({ length: H / 4 }, (_, i) => 16 * i),
+      (c) => vadd(vload(get(p.ruu), H4 + c), vload(get(bU), H4 + c)),
+      (c, _x, s) => vstore(get(p.ry), vmul(vload(get(p.ry), c), get(s)), c),
+    ),
+  ];
+  for (let g0 = 0; g0 < nh; g0 += 4) {
+    const meanOf = (hd: number) => shuffle(get(L.mean), get(L.mean), broadcast(hd - g0));
+    const ginvOf = (hd: number) => shuffle(get(L.ginv), get(L.ginv), broadcast(hd - g0));
+    const headOf = (c: number) => Math.floor(c / (4 * dh));
+    norm.push(
+      ...set(L.mean, vdiv(headSums(g0, yAt), vconst(dh))),
+      ...set(L.ginv, headSums(g0, (hd, e) => [...set(L.o, vsub(yAt(hd, e), meanOf(hd))), ...vmul(get(L.o), get(L.o))])),
+      ...set(L.ginv, vdiv(vconst(1), vsqrt(vadd(vdiv(get(L.ginv), vconst(dh)), vconst(1e-5))))),
+      ...sigmoids(vectors(g0), (c) => vadd(vload(get(p.rup), 4 * dm + c), vload(get(bUp), 4 * dm + c)), (c, x, s) => {
+        const hd = headOf(c);
+        const normed = vadd(vmul(vmul(vsub(vload(get(p.ry), c), meanOf(hd)), ginvOf(hd)), vload(get(outW), c)), vload(get(outB), c));
+        return vstore(get(p.ry), vmul(vmul(vadd(normed, vload(get(p.rcc), 4 * (2 * H + 2 * nh) + c)), get(x)), get(s)), c);
+      }),
+    );
+  }
+
   f.body = [
     ...set(L.sc, splat(get(scale))),
-    ...loop(p.r, i32(0), get(B), 1, [
-      ...set(p.rcc, add(get(cc), mul(get(p.r), i32(4 * W)))),
-      ...set(p.ruu, add(get(uu), mul(get(p.r), i32(4 * 2 * H)))),
-      ...set(p.rup, add(get(up), mul(get(p.r), i32(4 * (dm + H))))),
-      ...set(p.ry, add(get(y), mul(get(p.r), i32(H4)))),
-      ...gateCode,
-      ...loop(p.j, i32(0), i32(nh), 1, head),
-    ]),
+    ...loop(p.r, i32(0), get(B), 1, [...rowPointers, ...logCode]),
+    ...loop(p.r, i32(0), get(B), 1, [...rowPointers, ...gateCode]),
+    ...loop(p.r, i32(0), get(B), 1, [...rowPointers, ...loop(p.j, i32(0), i32(nh), 1, head)]),
+    ...loop(p.r, i32(0), get(B), 1, [...rowPointers, ...norm]),
   ];
   return f;
 }

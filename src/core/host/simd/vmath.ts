@@ -118,6 +118,30 @@ export class VMath {
     ];
   }
 
+  /**
+   * e^x into the local `out` as a list of statements, each one step of the same sums as exp(): kernels interleave
+   * the lists of several VMath objects (`interleave`) so that the core has independent work while each chain of
+   * dependent steps waits on its last result.
+   */
+  expSteps(x: Code, out: number): Code[] {
+    const { t, n, b, s } = this;
+    const steps: Code[] = [
+      set(t, vpmin(vpmax(x, vconst(EXP_LO)), vconst(EXP_HI))),
+      set(b, vadd(vmul(get(t), vconst(Math.LOG2E)), vconst(ROUND_MAGIC))),
+      set(n, vsub(get(b), vconst(ROUND_MAGIC))),
+      set(t, vsub(vsub(get(t), vmul(get(n), vconst(LN2_HI))), vmul(get(n), vconst(LN2_LO)))),
+      set(s, vconst(TAYLOR[0])),
+    ];
+    for (const c of TAYLOR.slice(1, -1)) steps.push(set(s, vadd(vmul(get(s), get(t)), vconst(c))));
+    steps.push(set(out, vmul(vadd(vmul(get(s), get(t)), vconst(1)), this.scale(get(b)))));
+    return steps;
+  }
+
+  /** sigmoid(x) into the local `out` as statements (as expSteps), with sigmoid()'s sums. */
+  sigmoidSteps(x: Code, out: number): Code[] {
+    return [...this.expSteps(f32x4Neg(x), out), set(out, vdiv(vconst(1), vadd(vconst(1), get(out))))];
+  }
+
   /** 1 / (1 + e^-x): relative accuracy on both tails, as the scalar form. */
   sigmoid(x: Code): Code {
     return vdiv(vconst(1), vadd(vconst(1), this.exp(f32x4Neg(x))));
@@ -146,4 +170,12 @@ export class VMath {
     const { s } = this;
     return [...set(s, v), ...fadd(fadd(lane(get(s), 0), lane(get(s), 1)), fadd(lane(get(s), 2), lane(get(s), 3)))];
   }
+}
+
+/** The statements of several lists, round robin: step i of every list before step i + 1 of any. */
+export function interleave(lists: Code[][]): Code {
+  const out: Code = [];
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(...l[i]);
+  return out;
 }

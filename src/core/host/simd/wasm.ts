@@ -160,6 +160,7 @@ export const vadd = vbin(0xe4);
 export const vsub = vbin(0xe5);
 export const vmul = vbin(0xe6);
 export const vdiv = vbin(0xe7);
+export const vsqrt = vun(0xe3);
 export const f32x4Neg = vun(0xe1);
 export const vabs = vun(0xe0);
 /** pmin(a, b) = b < a ? b : a; pmax(a, b) = a < b ? b : a (NaN in b is never taken). */

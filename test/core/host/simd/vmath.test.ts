@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { kernelsIn, scratchIn } from '../../../../src/core/host/simd/instance.ts';
-import { VMath } from '../../../../src/core/host/simd/vmath.ts';
-import { add, Fn, get, i32, loop, shl, Ty, vload, vstore, type Code } from '../../../../src/core/host/simd/wasm.ts';
+import { interleave, VMath } from '../../../../src/core/host/simd/vmath.ts';
+import { add, f32x4Neg, Fn, get, i32, loop, mul, set, shl, Ty, vconst, vload, vmul, vstore, type Code } from '../../../../src/core/host/simd/wasm.ts';
 
 /** A kernel applying one VMath function to n4 groups of four floats: apply(src, dst, n4). */
 function unary(name: string, op: (vm: VMath, x: Code) => Code): Fn {
@@ -20,6 +20,26 @@ const OPS = {
   logSigmoid: (vm: VMath, x: Code) => vm.logSigmoid(x),
   gelu: (vm: VMath, x: Code) => vm.gelu(x),
 };
+
+/**
+ * exp or sigmoid as statements (expSteps, sigmoidSteps) of three VMath objects interleaved, on x, x / 2 and -x:
+ * dst holds, per group of four, the three results one after another.
+ */
+function stepped(name: string, kind: 'expSteps' | 'sigmoidSteps'): Fn {
+  const f = new Fn(name, [Ty.i32, Ty.i32, Ty.i32], []);
+  const at = f.local(Ty.i32);
+  const x = f.local(Ty.v128);
+  const outs = [f.local(Ty.v128), f.local(Ty.v128), f.local(Ty.v128)];
+  const args = [get(x), vmul(get(x), vconst(0.5)), f32x4Neg(get(x))];
+  const vms = outs.map(() => new VMath(f));
+  const dst = add(get(1), mul(get(at), i32(3)));
+  f.body = loop(at, i32(0), shl(get(2), i32(4)), 16, [
+    ...set(x, vload(add(get(0), get(at)))),
+    ...interleave(vms.map((vm, k) => vm[kind](args[k], outs[k]))),
+    ...outs.flatMap((o, k) => vstore(dst, get(o), 16 * k)),
+  ]);
+  return f;
+}
 
 /** The float32 results of one op on xs (padded to a multiple of four). */
 function run(op: keyof typeof OPS, xs: number[]): Float32Array {
@@ -92,5 +112,23 @@ describe('VMath (WebAssembly SIMD, float32)', () => {
     // Further out, the float32 exponent -z^2 (|z| = |x|/sqrt 2) carries its rounding into the result.
     const tail = grid(-12, -2, 4000);
     expect(worstRel(run('gelu', tail), tail, gelu64)).toBeLessThan(3e-5);
+  });
+
+  it('the step forms, three interleaved, give exactly exp and sigmoid', () => {
+    const xs = grid(-90, 90, 4000, [0, -0, 1e-9, -1e-9, 88.5, -88.5, 3, -3]);
+    const n4 = xs.length / 4;
+    const memory = scratchIn(64 * n4);
+    const k = kernelsIn(memory, 'vmath-steps-test', () => [stepped('exp', 'expSteps'), stepped('sigmoid', 'sigmoidSteps')]);
+    if (!k) throw new Error('vmath test expected WebAssembly SIMD, but this runtime has none');
+    const args = [xs, xs.map((x) => Math.fround(x * 0.5)), xs.map((x) => -x)];
+    for (const op of ['exp', 'sigmoid'] as const) {
+      new Float32Array(memory.buffer, 0, xs.length).set(xs);
+      k[op](0, 16 * n4, n4);
+      const out = new Float32Array(memory.buffer, 16 * n4, 3 * xs.length).slice();
+      for (let a = 0; a < 3; a++) {
+        const got = Float32Array.from(xs, (_, i) => out[12 * Math.floor(i / 4) + 4 * a + (i % 4)]);
+        expect(got).toEqual(run(op, args[a]));
+      }
+    }
   });
 });
