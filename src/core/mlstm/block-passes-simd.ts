@@ -40,12 +40,14 @@ function passesOver(k: Kernels): BlockPasses {
     splitProjections: (io, R, cc, uu, bC, bU, o) => k.splitProjections(...a(io, cc, uu, bC, bU, o.q, o.kk, o.v, o.gates, o.skip, o.so), rows(R)),
     gatingForward: (io, R, t, w, b, hhat, rstd2, y) => k.gatingForward(...a(io, t.ht, t.so, t.skip, t.sir, w, b, hhat, rstd2, y), rows(R)),
     residualOut: (io, R, x, down, bias, out) => k.residual(...a(io, x, down, bias, out), rows(R)),
+    gatingOutput: (io, R, t, y) => k.gatingOutput(...a(io, t.hhat, t.skip, t.sir, t.outW, t.outB, y), rows(R)),
     gatingBackward: (io, R, t, dy, o) =>
       withAcc(io, 2 * R.H, (acc) =>
         k.gatingBackward(...a(io, dy, t.hhat, t.skip, t.sir, t.sr, t.outW, t.outB, t.rstd2, t.so, t.ht, o.dup, o.dcc, o.duu, o.dht, o.dOutW, o.dOutB), acc, rows(R)),
       ),
     causalConvBackward: (io, R, dc, c, sa, u, w, du, dup, dW, dB) =>
       withAcc(io, (R.k + 1) * R.dm, (acc) => k.causalConvBackward(...a(io, dc, c, sa, u, w, du, dup, dW, dB), acc, R.B, R.T)),
+    layerNormOutput: (io, R, xhat, w, b, xn) => k.layerNormOutput(...a(io, xhat, w, b, xn), rows(R)),
     layerNormBackward: (io, R, dxn, xhat, rstd, w, dres, dx, dW, dB) =>
       withAcc(io, 2 * R.d, (acc) => k.layerNormBackward(...a(io, dxn, xhat, rstd, w, dres, dx, dW, dB), acc, rows(R))),
   };

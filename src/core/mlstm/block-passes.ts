@@ -161,6 +161,25 @@ export function gatingForward(io: HostIO, R: Rows, t: Record<string, Info>, w: I
   }
 }
 
+/** y = (hhat * w + b + skip) * silu(r), gatingForward's output rebuilt from the trace t (with t.outW, t.outB). */
+export function gatingOutput(io: HostIO, R: Rows, t: Record<string, Info>, y: Info): void {
+  const { H } = R;
+  const N = R.B * R.T;
+  const hv = io.view(t.hhat), sv = io.view(t.skip), sir = io.view(t.sir), w = io.view(t.outW), b = io.view(t.outB), yv = io.view(y);
+  for (let n = 0; n < N; n++) {
+    const o = n * H;
+    for (let ch = 0; ch < H; ch++) yv[o + ch] = (hv[o + ch] * w[ch] + b[ch] + sv[o + ch]) * sir[o + ch];
+  }
+}
+
+/** xn = xhat * w + b, layerNormForward's output rebuilt from xhat. */
+export function layerNormOutput(io: HostIO, R: Rows, xhat: Info, w: Info, b: Info, xn: Info): void {
+  const { d } = R;
+  const N = R.B * R.T;
+  const xh = io.view(xhat), wv = io.view(w), bv = io.view(b), o = io.view(xn);
+  for (let n = 0; n < N; n++) for (let c = 0; c < d; c++) o[n * d + c] = xh[n * d + c] * wv[c] + bv[c];
+}
+
 /** out = x + down + bias. */
 export function residualOut(io: HostIO, R: Rows, x: Info, down: Info, bias: Info, out: Info): void {
   const { d } = R;
@@ -311,8 +330,10 @@ export const blockPasses = {
   splitProjections,
   gatingForward,
   residualOut,
+  gatingOutput,
   gatingBackward,
   causalConvBackward,
+  layerNormOutput,
   layerNormBackward,
 };
 

@@ -94,13 +94,7 @@ export function mlstmTrainBackward(io: HostIO, inp: Record<string, Info>, a: Mls
 
   // Down projection: y = (GN + skip) * silu(r) is rebuilt from the trace.
   const y = tmp(io.alloc([N, H]));
-  {
-    const hv = io.view(inp.hhat), sv = io.view(inp.skip), sir = io.view(inp.sir), w = io.view(inp.outW), bb = io.view(inp.outB), yv = io.view(y);
-    for (let n = 0; n < N; n++) {
-      const o = n * H;
-      for (let ch = 0; ch < H; ch++) yv[o + ch] = (hv[o + ch] * w[ch] + bb[ch] + sv[o + ch]) * sir[o + ch];
-    }
-  }
+  P.gatingOutput(io, R, inp, y);
   const dWDown = weightGrad(io, y, dy);
   const dbDown = columnSums(io, dy, 0, d);
   const dyv = tmp(inputGrad(io, dy, inp.wDown)); // [N, H]
@@ -142,10 +136,7 @@ export function mlstmTrainBackward(io: HostIO, inp: Record<string, Info>, a: Mls
 
   // Up-projection and LayerNorm; the residual adds dy to dx.
   const xn = tmp(io.alloc([N, d]));
-  {
-    const xh = io.view(inp.xhat), w = io.view(inp.normW), bb = io.view(inp.normB), o = io.view(xn);
-    for (let n = 0; n < N; n++) for (let c = 0; c < d; c++) o[n * d + c] = xh[n * d + c] * w[c] + bb[c];
-  }
+  P.layerNormOutput(io, R, inp.xhat, inp.normW, inp.normB, xn);
   const dWUp = weightGrad(io, xn, dup);
   const dbUp = columnSums(io, dup, 0, dm + H);
   const dxn = tmp(inputGrad(io, dup, inp.wUp)); // [N, d]

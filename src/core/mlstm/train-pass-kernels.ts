@@ -33,7 +33,11 @@ export interface TrainPassWidths {
 /** The kernels' functions for `w` (each named as the pass it stands for). */
 export function trainPassFns(w: TrainPassWidths): Fn[] {
   const conv = w.k > 0 ? [convForwardFn(w), convBackwardFn(w)] : [];
-  return [normForwardFn(w.d), normBackwardFn(w.d), splitUpFn(w), ...conv, splitProjectionsFn(w), gatingForwardFn(w), gatingBackwardFn(w), residualFn(w.d)];
+  const H = w.nh * w.dh;
+  return [
+    normForwardFn(w.d), normOutputFn(w.d), normBackwardFn(w.d), splitUpFn(w), ...conv, splitProjectionsFn(w), gatingForwardFn(w),
+    gatingOutputFn(H), gatingBackwardFn(w), residualFn(w.d),
+  ];
 }
 
 /** A kernel's parameters (all i32 addresses or counts), their local indices by name. */
@@ -89,6 +93,16 @@ function normForwardFn(d: number): Fn {
       ...vstore(rowO(p.xn), vadd(vmul(get(L.t), vload(add(get(p.w), get(L.o)))), vload(add(get(p.b), get(L.o))))),
     ]),
   ]);
+  return f;
+}
+
+/** normOutput(xhat, w, b, xn, N): layerNormOutput. */
+function normOutputFn(d: number): Fn {
+  const { f, p } = params('layerNormOutput', 'xhat', 'w', 'b', 'xn', 'N');
+  const L = { n: f.local(Ty.i32), o: f.local(Ty.i32) };
+  const rowO = (base: number): Code => add(rowAt(base, get(L.n), d), get(L.o));
+  const ch = (base: number): Code => vload(add(get(base), get(L.o)));
+  f.body = loop(L.n, i32(0), get(p.N), 1, loop(L.o, i32(0), i32(4 * d), 16, vstore(rowO(p.xn), vadd(vmul(vload(rowO(p.xhat)), ch(p.w)), ch(p.b)))));
   return f;
 }
 
@@ -303,6 +317,16 @@ function gatingForwardFn({ nh, dh }: TrainPassWidths): Fn {
       ...vstore(at(p.y), vmul(vadd(vadd(vmul(get(L.t), vload(add(get(p.w), get(L.ch)))), vload(add(get(p.b), get(L.ch)))), vload(at(p.skip))), vload(at(p.sir)))),
     ]),
   ]);
+  return f;
+}
+
+/** gatingOutput(hhat, skip, sir, w, b, y, N): gatingOutput, rows of H channels. */
+function gatingOutputFn(H: number): Fn {
+  const { f, p } = params('gatingOutput', 'hhat', 'skip', 'sir', 'w', 'b', 'y', 'N');
+  const L = { n: f.local(Ty.i32), o: f.local(Ty.i32) };
+  const rowO = (base: number): Code => add(rowAt(base, get(L.n), H), get(L.o));
+  const ch = (base: number): Code => vload(add(get(base), get(L.o)));
+  f.body = loop(L.n, i32(0), get(p.N), 1, loop(L.o, i32(0), i32(4 * H), 16, vstore(rowO(p.y), vmul(vadd(vadd(vmul(vload(rowO(p.hhat)), ch(p.w)), ch(p.b)), vload(rowO(p.skip))), vload(rowO(p.sir))))));
   return f;
 }
 

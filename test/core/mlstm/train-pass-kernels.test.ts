@@ -92,11 +92,13 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
     simd = p;
   });
 
-  it('layerNormForward and layerNormBackward', () => {
+  it('layerNormForward, layerNormOutput and layerNormBackward', () => {
     const rng = new Rng(1);
     const x = draw(rng, [N, d], (z) => 3 + 2 * z);
     const [w, b] = [draw(rng, [d]), draw(rng, [d])];
     expectClose(both({ xhat: [N, d], rstd: [N], xn: [N, d] }, (p, o) => p.layerNormForward(io, R, x, w, b, o.xhat, o.rstd, o.xn)));
+    const xhat0 = draw(rng, [N, d]);
+    expectClose(both({ xn: [N, d] }, (p, o) => p.layerNormOutput(io, R, xhat0, w, b, o.xn)));
     const [dxn, dres, xhat] = [draw(rng, [N, d]), draw(rng, [N, d]), draw(rng, [N, d])];
     const rstd = draw(rng, [N], (z) => Math.exp(0.5 * z));
     expectClose(both({ dx: [N, d], dW: [d], dB: [d] }, (p, o) => p.layerNormBackward(io, R, dxn, xhat, rstd, w, dres, o.dx, o.dW, o.dB)));
@@ -111,7 +113,7 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
     expectClose(both(shapes, (p, o) => p.splitProjections(io, R, cc, uu, bC, bU, { q: o.q, kk: o.kk, v: o.v, gates: o.gates, skip: o.skip, so: o.so })));
   });
 
-  it('gatingForward, gatingBackward and residualOut', () => {
+  it('gatingForward, gatingOutput, gatingBackward and residualOut', () => {
     const rng = new Rng(3);
     const t: Record<string, tf.Tensor> = {
       ht: draw(rng, [N, H]),
@@ -125,6 +127,7 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
       outB: draw(rng, [H]),
     };
     expectClose(both({ hhat: [N, H], rstd2: [N, nh], y: [N, H] }, (p, o) => p.gatingForward(io, R, t, t.outW, t.outB, o.hhat, o.rstd2, o.y)));
+    expectClose(both({ y: [N, H] }, (p, o) => p.gatingOutput(io, R, t, o.y)));
     const dy = draw(rng, [N, H]);
     const shapes = { dup: [N, dm + H], dcc: [N, Wc], duu: [N, 2 * H], dht: [N, H], dOutW: [H], dOutB: [H] };
     const got = both(shapes, (p, o) => p.gatingBackward(io, R, t, dy, { dup: o.dup, dcc: o.dcc, duu: o.duu, dht: o.dht, dOutW: o.dOutW, dOutB: o.dOutB }));
