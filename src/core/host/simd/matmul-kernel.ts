@@ -11,16 +11,22 @@ import { add, Fn, geS, get, i32, loop, mul, set, sub, Ty, vadd, vconst, vload, v
 const ROWS = 2;
 const VECS = 4;
 
+/** The width in vectors of the tile that starts at vector v of a row of w [K, 4 N4]: VECS, then pairs, then one. */
+function tileWidth(v: number, N4: number): number {
+  const full = Math.floor(N4 / VECS) * VECS;
+  if (v < full) return VECS;
+  return v + 1 < N4 ? 2 : 1;
+}
+
 /**
  * The panel layout of a matrix w [K, N] (row-major, N a multiple of 4): columns in groups of 4 VECS (16), each
- * group's [K, 16] contiguous, then the last N/4 mod VECS groups of four columns as [K, 4] each. A tile then
- * streams its weights in order, and the panel of the vector at column 4c always starts at float 4cK.
+ * group's [K, 16] contiguous, then what is left in pairs of vectors as [K, 8], then a last vector as [K, 4]. A
+ * tile then streams its weights in order, and the panel of the vector at column 4c always starts at float 4cK.
  */
 export function panelWeights(w: Float32Array, K: number, N: number, out: Float32Array, at: number): void {
   const N4 = N / 4;
-  const full = Math.floor(N4 / VECS) * VECS;
   for (let v = 0; v < N4; ) {
-    const T = v < full ? VECS : 1;
+    const T = tileWidth(v, N4);
     const base = at + 4 * v * K;
     for (let k = 0; k < K; k++) for (let j = 0; j < 4 * T; j++) out[base + 4 * T * k + j] = w[k * N + 4 * v + j];
     v += T;
@@ -77,7 +83,9 @@ function matmulFn(): Fn {
   f.body = [
     ...set(L.xs4, mul(get(xs), i32(4))),
     ...set(L.ys4, mul(get(ys), i32(4))),
+    // As tileWidth: the rest past the groups of VECS goes in pairs (a single vector's tile is mostly loop overhead).
     ...loop(L.c, i32(0), sub(get(N4), i32(VECS - 1)), VECS, rows(VECS)),
+    ...loop(L.c, get(L.c), sub(get(N4), i32(1)), 2, rows(2)),
     ...loop(L.c, get(L.c), get(N4), 1, rows(1)),
   ];
   return f;

@@ -47,19 +47,22 @@ describe('the few-row SIMD matMul', () => {
   const draw = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
 
   it('panelWeights puts column 4v of row k where the kernel reads it, and loses nothing', () => {
-    const [K, N] = [3, 24]; // four-vector panels of 16 columns, then two single vectors
+    const [K, N] = [3, 28]; // a four-vector panel of 16 columns, then a pair of vectors, then a single one
     const w = Float32Array.from({ length: K * N }, (_, j) => j);
     const out = new Float32Array(K * N);
     panelWeights(w, K, N, out, 0);
     expect(Array.from(out.subarray(0, 16))).toEqual(Array.from(w.subarray(0, 16)));
-    expect(Array.from(out.subarray(16, 32))).toEqual(Array.from(w.subarray(24, 40)));
-    expect(Array.from(out.subarray(4 * 4 * K, 4 * 4 * K + 4))).toEqual([16, 17, 18, 19]);
-    expect(Array.from(out.subarray(4 * 4 * K + 4, 4 * 4 * K + 8))).toEqual([40, 41, 42, 43]);
+    expect(Array.from(out.subarray(16, 32))).toEqual(Array.from(w.subarray(28, 44)));
+    const pair = 4 * 4 * K;
+    expect(Array.from(out.subarray(pair, pair + 8))).toEqual([16, 17, 18, 19, 20, 21, 22, 23]);
+    expect(Array.from(out.subarray(pair + 8, pair + 16))).toEqual([44, 45, 46, 47, 48, 49, 50, 51]);
+    const single = 6 * 4 * K;
+    expect(Array.from(out.subarray(single, single + 8))).toEqual([24, 25, 26, 27, 52, 53, 54, 55]);
     expect([...out].sort((a, b) => a - b)).toEqual([...w]);
   });
 
   it.each([1, 2, 3, 5, 8])('equals the in-order float32 sum bit for bit, for %d rows and widths with and without whole panels', (B) => {
-    for (const [K, N] of [[1, 4], [3, 12], [16, 16], [64, 20], [85, 44], [64, 172], [128, 200]]) {
+    for (const [K, N] of [[1, 4], [3, 12], [16, 16], [64, 20], [5, 24], [85, 44], [64, 172], [128, 200]]) {
       const x = draw(B * K);
       const w = draw(K * N);
       expect(bits(kernel(x, w, B, K, N)), `${B}x${K}x${N}`).toEqual(bits(sequential(x, w, B, K, N)));
