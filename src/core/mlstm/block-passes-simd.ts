@@ -12,7 +12,7 @@ import { trainPassFns, type TrainPassWidths } from './train-pass-kernels.ts';
 type Info = tf.TensorInfo;
 
 /** Whether the kernels cover these widths: whole vectors of four channels in every row and head. */
-export function simdPassesCover(R: Rows): boolean {
+function simdPassesCover(R: Rows): boolean {
   return R.d % 4 === 0 && R.dh % 4 === 0 && R.dm % 4 === 0;
 }
 

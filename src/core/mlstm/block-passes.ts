@@ -2,7 +2,9 @@
  * The row-wise passes of the fused mLSTM training kernels (train-kernels.ts), forward and backward:
  * LayerNorm, the up-projection split, the causal conv with silu, the q/k/v/gate split, the output
  * gate with GroupNorm, skip and silu(r) gating, and the residual. Float64 arithmetic over float32
- * storage; rows n = b*T + t. Views are taken after every allocation (a wasm heap may move).
+ * storage; rows n = b*T + t. Views are taken after every allocation (a wasm heap may move). On the
+ * wasm heap the generated SIMD kernels (block-passes-simd.ts) stand in for these, which remain the
+ * cpu backend's passes and the kernels' test oracle.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { HostIO } from '../host/io.ts';

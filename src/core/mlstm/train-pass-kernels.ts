@@ -3,9 +3,10 @@
  * four float32 channels a vector, generated for one model's widths. Same equations as the JavaScript passes,
  * in float32 (the precision PyTorch trains in), except the weight and bias gradients: each is a sum over all
  * B*T rows, so its terms (float32 products) are added in float64 pairs (f64x2) into an accumulator in the heap
- * that the kernel zeroes first and rounds into the float32 gradient last. Float32 running sums over 1024+ rows
- * would lose up to N ulp where the terms cancel; the f64 adds cost a few instructions per vector and keep the
- * JavaScript passes' accuracy. All addresses are bytes; every pass covers rows n = b*T + t.
+ * that the kernel zeroes first and rounds into the float32 gradient last. A float32 running sum over N = 1024+
+ * rows may err by N 2^-24 of the terms' absolute sum, which is most of a gradient whose terms cancel; the f64
+ * adds cost a few instructions per vector (the passes are memory-bound) and keep the JavaScript passes'
+ * accuracy. Every pass covers rows n = b*T + t.
  */
 import { residualFn } from '../host/simd/row-ops.ts';
 import { VMath } from '../host/simd/vmath.ts';
@@ -30,7 +31,10 @@ export interface TrainPassWidths {
   readonly k: number;
 }
 
-/** The kernels' functions for `w` (each named as the pass it stands for). */
+/**
+ * The kernels' functions for `w`, each exported under the name of the pass it stands for, with the pass's
+ * tensors as byte addresses in its argument order, then the row count N (or B, T for the conv).
+ */
 export function trainPassFns(w: TrainPassWidths): Fn[] {
   const conv = w.k > 0 ? [convForwardFn(w), convBackwardFn(w)] : [];
   const H = w.nh * w.dh;
@@ -71,7 +75,7 @@ function zero(f: Fn, acc: number, floats64: number): Code {
   return loop(o, i32(0), i32(8 * floats64), 16, vstore(add(get(acc), get(o)), vconst(0)));
 }
 
-/** normForward(x, w, b, xhat, rstd, xn, N): layerNormForward for rows of width d. */
+/** layerNormForward(x, w, b, xhat, rstd, xn, N), rows of d channels. */
 function normForwardFn(d: number): Fn {
   const { f, p } = params('layerNormForward', 'x', 'w', 'b', 'xhat', 'rstd', 'xn', 'N');
   const L = { n: f.local(Ty.i32), o: f.local(Ty.i32), xr: f.local(Ty.i32), acc: f.local(Ty.v128), mean: f.local(Ty.v128), t: f.local(Ty.v128), r: f.local(Ty.f32) };
@@ -96,7 +100,7 @@ function normForwardFn(d: number): Fn {
   return f;
 }
 
-/** normOutput(xhat, w, b, xn, N): layerNormOutput. */
+/** layerNormOutput(xhat, w, b, xn, N). */
 function normOutputFn(d: number): Fn {
   const { f, p } = params('layerNormOutput', 'xhat', 'w', 'b', 'xn', 'N');
   const L = { n: f.local(Ty.i32), o: f.local(Ty.i32) };
@@ -106,7 +110,7 @@ function normOutputFn(d: number): Fn {
   return f;
 }
 
-/** normBackward(dxn, xhat, rstd, w, dres, dx, dW, dB, acc, N): layerNormBackward; acc holds 2d float64s. */
+/** layerNormBackward(dxn, xhat, rstd, w, dres, dx, dW, dB, acc, N); acc holds 2d float64s. */
 function normBackwardFn(d: number): Fn {
   const { f, p } = params('layerNormBackward', 'dxn', 'xhat', 'rstd', 'w', 'dres', 'dx', 'dW', 'dB', 'acc', 'N');
   const L = {
@@ -149,7 +153,7 @@ function normBackwardFn(d: number): Fn {
   return f;
 }
 
-/** splitUp(up, bUp, u, sir, sr, N): splitUp, up [N, dm + H]. */
+/** splitUp(up, bUp, u, sir, sr, N), up [N, dm + H]. */
 function splitUpFn({ nh, dh, dm }: TrainPassWidths): Fn {
   const H = nh * dh;
   const { f, p } = params('splitUp', 'up', 'bUp', 'u', 'sir', 'sr', 'N');
@@ -182,7 +186,7 @@ function perSequence(f: Fn, T: number, B: number, k: number, n: number, head: (t
 }
 
 /**
- * convForward(u, w, bias, c, sa, B, T): causalConvSilu. For an output row n, local src points at input row
+ * causalConvSilu(u, w, bias, c, sa, B, T). For an output row n, local src points at input row
  * n - (k-1) + m, the first whose tap (m) is in the sequence.
  */
 function convForwardFn({ dm, k }: TrainPassWidths): Fn {
@@ -208,11 +212,11 @@ function convForwardFn({ dm, k }: TrainPassWidths): Fn {
 }
 
 /**
- * convBackward(dc, c, sa, u, w, du, dup, dW, dB, acc, B, T): causalConvBackward, with du [N, dm] plus the conv's
- * share written into dup's first dm columns ([N, dm + H]); acc holds (k + 1) dm float64s (dW's taps, then dB).
+ * causalConvBackward(dc, c, sa, u, w, du, dup, dW, dB, acc, B, T), with du [N, dm] plus the conv's share
+ * written into dup's first dm columns ([N, dm + H]); acc holds (k + 1) dm float64s (dW's taps, then dB).
  * First da = dc silu'(a) over all rows (in place); then per input row s, du_s + sum_i w[i] da_{s+(k-1)-i} over
- * the taps whose output row is in the sequence, which is where the sequence's last k - 1 rows lose taps: the
- * same shape as the forward's first rows, in reverse.
+ * the taps whose output row is in the sequence (gathered, so that each row of dup is written once): the last
+ * k - 1 rows of a sequence miss taps as the forward's first k - 1 rows do.
  */
 function convBackwardFn({ dm, nh, dh, k }: TrainPassWidths): Fn {
   const { f, p } = params('causalConvBackward', 'dc', 'c', 'sa', 'u', 'w', 'du', 'dup', 'dW', 'dB', 'acc', 'B', 'T');
@@ -263,7 +267,7 @@ function convBackwardFn({ dm, nh, dh, k }: TrainPassWidths): Fn {
   return f;
 }
 
-/** splitProjections(cc, uu, bC, bU, q, kk, v, gates, skip, so, N): splitProjections, cc [N, 3H + 2nh], uu [N, 2H]. */
+/** splitProjections(cc, uu, bC, bU, q, kk, v, gates, skip, so, N), cc [N, 3H + 2nh], uu [N, 2H]. */
 function splitProjectionsFn({ nh, dh }: TrainPassWidths): Fn {
   const H = nh * dh;
   const Wc = 3 * H + 2 * nh;
@@ -289,7 +293,7 @@ function splitProjectionsFn({ nh, dh }: TrainPassWidths): Fn {
   return f;
 }
 
-/** gatingForward(ht, so, skip, sir, w, b, hhat, rstd2, y, N): gatingForward, one head (dh channels) at a time. */
+/** gatingForward(ht, so, skip, sir, w, b, hhat, rstd2, y, N), one head (dh channels) at a time. */
 function gatingForwardFn({ nh, dh }: TrainPassWidths): Fn {
   const D4 = 4 * dh;
   const { f, p } = params('gatingForward', 'ht', 'so', 'skip', 'sir', 'w', 'b', 'hhat', 'rstd2', 'y', 'N');
@@ -320,7 +324,7 @@ function gatingForwardFn({ nh, dh }: TrainPassWidths): Fn {
   return f;
 }
 
-/** gatingOutput(hhat, skip, sir, w, b, y, N): gatingOutput, rows of H channels. */
+/** gatingOutput(hhat, skip, sir, w, b, y, N), rows of H channels. */
 function gatingOutputFn(H: number): Fn {
   const { f, p } = params('gatingOutput', 'hhat', 'skip', 'sir', 'w', 'b', 'y', 'N');
   const L = { n: f.local(Ty.i32), o: f.local(Ty.i32) };
@@ -331,8 +335,8 @@ function gatingOutputFn(H: number): Fn {
 }
 
 /**
- * gatingBackward(dy, hhat, skip, sir, sr, w, b, rstd2, so, ht, dup, dcc, duu, dht, dW, dB, acc, N):
- * gatingBackward; acc holds 2H float64s.
+ * gatingBackward(dy, hhat, skip, sir, sr, w, b, rstd2, so, ht, dup, dcc, duu, dht, dW, dB, acc, N); acc holds 2H
+ * float64s.
  */
 function gatingBackwardFn({ nh, dh, dm }: TrainPassWidths): Fn {
   const H = nh * dh;
