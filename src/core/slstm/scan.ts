@@ -1,7 +1,8 @@
 /**
  * The sLSTM time scan as ONE op: the recurrent products R h and the pointwise update run in a
  * plain loop over typed arrays (per-step tfjs ops would be mostly dispatch overhead), with a
- * hand-written backward pass (BPTT). Arithmetic is float64 inside, float32 at the boundary.
+ * hand-written backward pass (BPTT). Arithmetic is float64 inside, float32 at the boundary; the training
+ * scan on the wasm backend runs the same equations in float32 SIMD (scan-simd.ts).
  *
  * Per unit u, with pre-activations p = gx_t + R h_{t-1} in gate order (i, f, z, o):
  *   m_t = max(logsigmoid(p_f) + m_{t-1}, p_i); i' = exp(p_i - m_t); f' = exp(logsigmoid(p_f) + m_{t-1} - m_t)
@@ -9,6 +10,7 @@
  * The stabiliser cancels between c and n, so the backward pass treats every m as a constant.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { scanBackwardSimd, scanForwardSimd } from './scan-simd.ts';
 
 export interface ScanDims {
   readonly B: number;
@@ -37,7 +39,8 @@ interface Trace {
   readonly m: Float64Array;
 }
 
-function forward(gx: Float32Array, R: Float32Array, s0: ScanState, dims: ScanDims): { hs: Float32Array; trace: Trace } {
+/** The forward pass in float64 JavaScript: the scan where the SIMD kernels do not run, and their test oracle. */
+export function scanForward(gx: Float32Array, R: Float32Array, s0: ScanState, dims: ScanDims): { hs: Float32Array; trace: Trace } {
   const { B, T, nh, dh } = dims;
   const H = nh * dh;
   const hs = new Float32Array(B * T * H);
@@ -86,7 +89,8 @@ function forward(gx: Float32Array, R: Float32Array, s0: ScanState, dims: ScanDim
   return { hs, trace: { pre, c, n, h, m } };
 }
 
-function backward(dy: Float32Array, R: Float32Array, tr: Trace, dims: ScanDims): { dgx: Float32Array; dR: Float32Array } {
+/** The backward pass over scanForward's trace, in float64. */
+export function scanBackward(dy: Float32Array, R: Float32Array, tr: Trace, dims: ScanDims): { dgx: Float32Array; dR: Float32Array } {
   const { B, T, nh, dh } = dims;
   const H = nh * dh;
   const dgx = new Float32Array(B * T * 4 * H);
@@ -163,7 +167,8 @@ export function zeroScanState(B: number, H: number): ScanState {
 
 /**
  * Differentiable scan for training from the zero state: gx [B, T, 4H], R [4, nh, dh, dh] -> hs [B, T, H].
- * Gradients flow to gx and R.
+ * Gradients flow to gx and R. On the wasm backend it runs on the float32 SIMD kernels (scan-simd.ts) where they
+ * cover the widths; the cpu backend keeps the float64 loops, a reference for the others.
  */
 export const slstmScanTrain: (gx: tf.Tensor3D, R: tf.Tensor4D) => tf.Tensor3D = tf.customGrad((...args) => {
   const gx = args[0] as tf.Tensor3D;
@@ -172,11 +177,22 @@ export const slstmScanTrain: (gx: tf.Tensor3D, R: tf.Tensor4D) => tf.Tensor3D = 
   const [, nh, dh] = R.shape;
   const dims = { B, T, nh, dh };
   const Rdata = R.dataSync() as Float32Array; // sync: the scan runs on the host
-  const { hs, trace } = forward(gx.dataSync() as Float32Array, Rdata, zeroScanState(B, nh * dh), dims);
+  const gxData = gx.dataSync() as Float32Array;
+  const simd = tf.getBackend() === 'wasm' ? scanForwardSimd(gxData, Rdata, dims) : null;
+  if (simd) {
+    return {
+      value: tf.tensor3d(simd.hs, [B, T, nh * dh]),
+      gradFunc: (dy: tf.Tensor3D) => {
+        const { dgx, dR } = scanBackwardSimd(dy.dataSync() as Float32Array, Rdata, simd.trace, dims);
+        return [tf.tensor3d(dgx, gx.shape), tf.tensor4d(dR, R.shape)];
+      },
+    };
+  }
+  const { hs, trace } = scanForward(gxData, Rdata, zeroScanState(B, nh * dh), dims);
   return {
     value: tf.tensor3d(hs, [B, T, nh * dh]),
     gradFunc: (dy: tf.Tensor3D) => {
-      const { dgx, dR } = backward(dy.dataSync() as Float32Array, Rdata, trace, dims);
+      const { dgx, dR } = scanBackward(dy.dataSync() as Float32Array, Rdata, trace, dims);
       return [tf.tensor3d(dgx, gx.shape), tf.tensor4d(dR, R.shape)];
     },
   };
@@ -184,6 +200,6 @@ export const slstmScanTrain: (gx: tf.Tensor3D, R: tf.Tensor4D) => tf.Tensor3D = 
 
 /** Non-differentiable scan from a given state (prefill and decode): hs [B, T, H] and the state after it. */
 export function slstmScanFrom(gx: Float32Array, R: Float32Array, s0: ScanState, dims: ScanDims): { hs: Float32Array; state: ScanState } {
-  const { hs, trace } = forward(gx, R, s0, dims);
+  const { hs, trace } = scanForward(gx, R, s0, dims);
   return { hs, state: finalState(trace, dims) };
 }
