@@ -1,49 +1,15 @@
 /**
  * The LM head's softmax passes in WebAssembly SIMD over the wasm backend's heap, for rows of V floats: the row
- * maximum (rows.ts's), the exps written in place with their sum, the scaling and transposition of a group of
- * GROUP rows, and a sum into an accumulator. Same results as the JavaScript passes of ops/head-loss-passes.ts up
+ * maximum and the exps written in place with their sum (rows.ts's passes), the scaling and transposition of a
+ * group of GROUP rows, and a sum into an accumulator. Same results as the JavaScript passes of ops/head-loss-passes.ts up
  * to float32 exp and rounding (the JavaScript works in float64 between loads and stores).
  */
 import { kernelsIn, type Kernels } from './instance.ts';
-import { expSumStep, expSumTotal, rowMax } from './rows.ts';
-import { VMath } from './vmath.ts';
-import {
-  add, Fn, fstore, get, i32, lane, loop, mul, set, shl, shuffle, splat, Ty, vadd, vconst, vload, vloadSplat, vmul, vstore, vsub,
-  type Code,
-} from './wasm.ts';
+import { rowExpSum, rowMax } from './rows.ts';
+import { add, Fn, fstore, get, i32, lane, loop, mul, set, shl, shuffle, splat, Ty, vadd, vload, vloadSplat, vmul, vstore, type Code } from './wasm.ts';
 
 /** Rows scaleTranspose handles at once: the transposed copy then gets runs of GROUP floats (two vectors). */
 export const GROUP = 8; // two 4x4 transposes per four columns
-
-/**
- * rowExp(ptr, n4, max) -> sum: each of the first 4 n4 floats x at ptr becomes e^(x - max) (float32), and their
- * sum is returned, accumulated in float64 as rows.ts's rowExpSum accumulates it: a float32 running sum over
- * 50k terms would lose about log2(50k) bits, and the float64 adds cost little beside the exp.
- */
-function rowExp(): Fn {
-  const f = new Fn('rowExp', [Ty.i32, Ty.i32, Ty.f32], [Ty.f64]);
-  const [p, n4, max] = [0, 1, 2];
-  const at = f.local(Ty.i32);
-  const end = f.local(Ty.i32);
-  const m = f.local(Ty.v128);
-  const e = f.local(Ty.v128);
-  const lo = f.local(Ty.v128);
-  const hi = f.local(Ty.v128);
-  const vm = new VMath(f);
-  f.body = [
-    ...set(end, add(get(p), shl(get(n4), i32(4)))),
-    ...set(m, splat(get(max))),
-    ...set(lo, vconst(0)),
-    ...set(hi, vconst(0)),
-    ...loop(at, get(p), get(end), 16, [
-      ...set(e, vm.exp(vsub(vload(get(at)), get(m)))),
-      ...vstore(get(at), get(e)),
-      ...expSumStep(lo, hi, e),
-    ]),
-    ...expSumTotal(lo, hi),
-  ];
-  return f;
-}
 
 /** Byte lanes picking float lanes of two vectors (0-3 from the first, 4-7 from the second). */
 const lanes = (...floats: number[]): number[] => floats.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
@@ -121,7 +87,9 @@ function addInto(): Fn {
 
 /** The row kernels for rows of V floats in `heap`, compiled on first use; null where WebAssembly SIMD is unavailable. */
 export function headLossKernels(heap: WebAssembly.Memory, V: number): Kernels | null {
-  return kernelsIn(heap, `headLoss:${V}`, () => [rowMax(), rowExp(), scaleTranspose(V)]);
+  // rowExp sums in float64, as log-sum-exp's pass does: a float32 running sum over 50k terms would lose about
+  // log2(50k) bits, and the float64 adds cost little beside the exp.
+  return kernelsIn(heap, `headLoss:${V}`, () => [rowMax(), rowExpSum(true), scaleTranspose(V)]);
 }
 
 /** addInto alone, for any length; null where WebAssembly SIMD is unavailable. */

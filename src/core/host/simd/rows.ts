@@ -6,7 +6,7 @@
 import { kernelsIn, scratchIn, wasmHeap, type Kernels } from './instance.ts';
 import {
   add, anyTrue, f64Lane, f64x2Add, f64x2Promote, fmax, Fn, get, i32, lane, loop, ret, set, shl, shuffle, splat, sub, Ty,
-  vconst, veq, vload, vpmax, vsub, when, type Code,
+  vconst, veq, vload, vpmax, vstore, vsub, when, type Code,
 } from './wasm.ts';
 import { VMath } from './vmath.ts';
 
@@ -63,9 +63,12 @@ export const expSumTotal = (lo: number, hi: number): Code => [
   ...[...f64Lane(get(lo), 0), ...f64Lane(get(lo), 1), 0xa0],
 ];
 
-/** rowExpSum(ptr, n4, max): the sum of e^(x - max) over the first 4 n4 floats, accumulated in float64. */
-export function rowExpSum(): Fn {
-  const f = new Fn('rowExpSum', [Ty.i32, Ty.i32, Ty.f32], [Ty.f64]);
+/**
+ * rowExpSum(ptr, n4, max): the sum of e^(x - max) over the first 4 n4 floats, accumulated in float64. With
+ * `inPlace` the function is rowExp(ptr, n4, max), which also writes each e^(x - max) over its x.
+ */
+export function rowExpSum(inPlace = false): Fn {
+  const f = new Fn(inPlace ? 'rowExp' : 'rowExpSum', [Ty.i32, Ty.i32, Ty.f32], [Ty.f64]);
   const [p, n4, max] = [0, 1, 2];
   const at = f.local(Ty.i32);
   const end = f.local(Ty.i32);
@@ -79,7 +82,11 @@ export function rowExpSum(): Fn {
     ...set(m, splat(get(max))),
     ...set(lo, vconst(0)),
     ...set(hi, vconst(0)),
-    ...loop(at, get(p), get(end), 16, [...set(e, vm.exp(vsub(vload(get(at)), get(m)))), ...expSumStep(lo, hi, e)]),
+    ...loop(at, get(p), get(end), 16, [
+      ...set(e, vm.exp(vsub(vload(get(at)), get(m)))),
+      ...(inPlace ? vstore(get(at), get(e)) : []),
+      ...expSumStep(lo, hi, e),
+    ]),
     ...expSumTotal(lo, hi),
   ];
   return f;
