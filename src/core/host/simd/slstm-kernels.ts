@@ -7,11 +7,14 @@
 import { convFn, convRunFn } from './conv-kernel.ts';
 import { kernelsIn, type Kernels } from './instance.ts';
 import { normFn, residualFn } from './row-ops.ts';
-import { VMath } from './vmath.ts';
+import { interleave, VMath } from './vmath.ts';
 import {
   add, f32, fadd, fdiv, Fn, fsqrt, get, i32, loop, mul, set, splat, Ty, vadd, vdiv, vload, vloadSplat, vmax, vmul,
   vstore, vsub, type Code,
 } from './wasm.ts';
+
+/** Vectors of units whose activations are computed side by side in the cell. */
+const UNROLL = 2;
 
 export interface SlstmWidths {
   readonly nh: number;
@@ -79,8 +82,7 @@ function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
   const L = {
     r: f.local(Ty.i32), j: f.local(Ty.i32), i: f.local(Ty.i32), o: f.local(Ty.i32),
     rs: f.local(Ty.i32), ss: f.local(Ty.i32), hj: f.local(Ty.i32), rp: f.local(Ty.i32), hp: f.local(Ty.i32),
-    hv: f.local(Ty.v128), it: f.local(Ty.v128), lf: f.local(Ty.v128), lm: f.local(Ty.v128), mn: f.local(Ty.v128),
-    iw: f.local(Ty.v128), fw: f.local(Ty.v128), cv: f.local(Ty.v128), nv: f.local(Ty.v128), sum: f.local(Ty.v128),
+    hv: f.local(Ty.v128), cv: f.local(Ty.v128), nv: f.local(Ty.v128), sum: f.local(Ty.v128),
     mean: f.local(Ty.v128), ginv: f.local(Ty.v128),
   };
   const acc = Array.from({ length: d4 }, () => f.local(Ty.v128));
@@ -107,21 +109,39 @@ function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
     return code;
   };
 
-  const unit: Code = [
-    ...set(L.lf, vm.logSigmoid(vload(at(work, L.o), H4))),
-    ...set(L.it, vload(at(work, L.o))),
-    ...set(L.lm, vadd(get(L.lf), vload(add(at(m0, L.ss), get(L.o))))),
-    ...set(L.mn, vmax(get(L.lm), get(L.it))),
+  // U vectors of units from o: the three activations of each (logsigmoid f, tanh z, sigmoid o), then the two exps
+  // of each, every group's steps interleaved (vmath.ts interleave), so that their dependent chains overlap.
+  const sms = Array.from({ length: 3 * UNROLL }, () => new VMath(f));
+  const V = (n: number) => Array.from({ length: n }, () => f.local(Ty.v128));
+  const [lf, tz, so, it, lm, mn, iw, fw] = Array.from({ length: 8 }, () => V(UNROLL));
+  const units = (U: number): Code => {
+    const w = (g: number, i: number) => vload(at(work, L.o), g * H4 + 16 * i);
+    const state = (base: number, i: number) => add(at(base, L.ss), add(get(L.o), i32(16 * i)));
+    const code: Code = [
+      ...interleave(Array.from({ length: U }, (_, i) => [
+        sms[3 * i].logSigmoidSteps(w(1, i), lf[i]), sms[3 * i + 1].tanhSteps(w(2, i), tz[i]), sms[3 * i + 2].sigmoidSteps(w(3, i), so[i]),
+      ]).flat()),
+    ];
+    for (let i = 0; i < U; i++) {
+      code.push(...set(it[i], w(0, i)), ...set(lm[i], vadd(get(lf[i]), vload(state(m0, i)))), ...set(mn[i], vmax(get(lm[i]), get(it[i]))));
+    }
     // Both exponents are <= 0 by the choice of mn.
-    ...set(L.iw, vm.exp(vsub(get(L.it), get(L.mn)))),
-    ...set(L.fw, vm.exp(vsub(get(L.lm), get(L.mn)))),
-    ...set(L.cv, vadd(vmul(get(L.fw), vload(add(at(c0, L.ss), get(L.o)))), vmul(get(L.iw), vm.tanh(vload(at(work, L.o), 2 * H4))))),
-    ...set(L.nv, vadd(vmul(get(L.fw), vload(add(at(n0, L.ss), get(L.o)))), get(L.iw))),
-    ...vstore(add(at(c1, L.ss), get(L.o)), get(L.cv)),
-    ...vstore(add(at(n1, L.ss), get(L.o)), get(L.nv)),
-    ...vstore(add(at(m1, L.ss), get(L.o)), get(L.mn)),
-    ...vstore(add(at(h1, L.ss), get(L.o)), vdiv(vmul(vm.sigmoid(vload(at(work, L.o), 3 * H4)), get(L.cv)), get(L.nv))),
-  ];
+    code.push(...interleave(Array.from({ length: U }, (_, i) => [
+      sms[2 * i].expSteps(vsub(get(it[i]), get(mn[i])), iw[i]), sms[2 * i + 1].expSteps(vsub(get(lm[i]), get(mn[i])), fw[i]),
+    ]).flat()));
+    for (let i = 0; i < U; i++) {
+      code.push(
+        ...set(L.cv, vadd(vmul(get(fw[i]), vload(state(c0, i))), vmul(get(iw[i]), get(tz[i])))),
+        ...set(L.nv, vadd(vmul(get(fw[i]), vload(state(n0, i))), get(iw[i]))),
+        ...vstore(state(c1, i), get(L.cv)),
+        ...vstore(state(n1, i), get(L.nv)),
+        ...vstore(state(m1, i), get(mn[i])),
+        ...vstore(state(h1, i), vdiv(vmul(get(so[i]), get(L.cv)), get(L.nv))),
+      );
+    }
+    return code;
+  };
+  const whole = Math.floor(H / (4 * UNROLL)) * 16 * UNROLL;
 
   // GroupNorm of one head of h1 (as stored, float32) into y.
   const hAt = () => add(at(h1, L.ss), get(L.hj));
@@ -143,7 +163,8 @@ function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
     // A run's positions share one state row.
     ...set(L.ss, run ? i32(0) : get(L.rs)),
     ...loop(L.j, i32(0), i32(nh), 1, [...set(L.hj, mul(get(L.j), i32(D4))), ...gate(0), ...gate(1), ...gate(2), ...gate(3)]),
-    ...loop(L.o, i32(0), i32(H4), 16, unit),
+    ...loop(L.o, i32(0), i32(whole), 16 * UNROLL, units(UNROLL)),
+    ...loop(L.o, i32(whole), i32(H4), 16, units(1)),
     ...loop(L.j, i32(0), i32(nh), 1, [...set(L.hj, mul(get(L.j), i32(D4))), ...norm]),
   ]);
   return f;

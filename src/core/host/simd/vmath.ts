@@ -121,9 +121,37 @@ export class VMath {
   /**
    * e^x into the local `out` as a list of statements, each one step of the same sums as exp(): kernels interleave
    * the lists of several VMath objects (`interleave`) so that the core has independent work while each chain of
-   * dependent steps waits on its last result.
+   * dependent steps waits on its last result. The step forms below (sigmoid, logSigmoid, tanh) likewise.
    */
   expSteps(x: Code, out: number): Code[] {
+    return [...this.reduceSteps(x), set(out, vmul(vadd(vmul(get(this.s), get(this.t)), vconst(1)), this.scale(get(this.b))))];
+  }
+
+  sigmoidSteps(x: Code, out: number): Code[] {
+    return [...this.expSteps(f32x4Neg(x), out), set(out, vdiv(vconst(1), vadd(vconst(1), get(out))))];
+  }
+
+  logSigmoidSteps(x: Code, out: number): Code[] {
+    const { u, w, s, t } = this;
+    const steps = [set(u, x), ...this.expSteps(f32x4Neg(vabs(get(u))), s), set(w, vdiv(get(s), vadd(get(s), vconst(2)))), set(t, vconst(1 / 15))];
+    for (let k = 13; k >= 1; k -= 2) steps.push(set(t, vadd(vmul(get(t), vmul(get(w), get(w))), vconst(1 / k))));
+    return [...steps, set(out, vsub(vmin(get(u), vconst(0)), vmul(vmul(get(w), vconst(2)), get(t))))];
+  }
+
+  tanhSteps(x: Code, out: number): Code[] {
+    const { u, w, s, t, b } = this;
+    return [
+      set(u, x),
+      ...this.reduceSteps(vmul(vabs(get(u)), vconst(-2))),
+      // expm1's last sums, as expm1(): (2^n - 1) + 2^n q(r).
+      set(w, this.scale(get(b))),
+      set(w, vadd(vsub(get(w), vconst(1)), vmul(get(w), vmul(get(s), get(t))))),
+      set(out, vselect(get(u), vdiv(f32x4Neg(get(w)), vadd(get(w), vconst(2))), vbits(0x80000000))),
+    ];
+  }
+
+  /** reduce() and series() as statements: r in t, n + ROUND_MAGIC's bits in b, the series (without r) in s. */
+  private reduceSteps(x: Code): Code[] {
     const { t, n, b, s } = this;
     const steps: Code[] = [
       set(t, vpmin(vpmax(x, vconst(EXP_LO)), vconst(EXP_HI))),
@@ -133,13 +161,7 @@ export class VMath {
       set(s, vconst(TAYLOR[0])),
     ];
     for (const c of TAYLOR.slice(1, -1)) steps.push(set(s, vadd(vmul(get(s), get(t)), vconst(c))));
-    steps.push(set(out, vmul(vadd(vmul(get(s), get(t)), vconst(1)), this.scale(get(b)))));
     return steps;
-  }
-
-  /** sigmoid(x) into the local `out` as statements (as expSteps), with sigmoid()'s sums. */
-  sigmoidSteps(x: Code, out: number): Code[] {
-    return [...this.expSteps(f32x4Neg(x), out), set(out, vdiv(vconst(1), vadd(vconst(1), get(out))))];
   }
 
   /** 1 / (1 + e^-x): relative accuracy on both tails, as the scalar form. */

@@ -22,10 +22,10 @@ const OPS = {
 };
 
 /**
- * exp or sigmoid as statements (expSteps, sigmoidSteps) of three VMath objects interleaved, on x, x / 2 and -x:
+ * exp, sigmoid, logSigmoid or tanh as statements (expSteps, ...) of three VMath objects interleaved, on x, x / 2 and -x:
  * dst holds, per group of four, the three results one after another.
  */
-function stepped(name: string, kind: 'expSteps' | 'sigmoidSteps'): Fn {
+function stepped(name: string, kind: 'expSteps' | 'sigmoidSteps' | 'logSigmoidSteps' | 'tanhSteps'): Fn {
   const f = new Fn(name, [Ty.i32, Ty.i32, Ty.i32], []);
   const at = f.local(Ty.i32);
   const x = f.local(Ty.v128);
@@ -114,14 +114,16 @@ describe('VMath (WebAssembly SIMD, float32)', () => {
     expect(worstRel(run('gelu', tail), tail, gelu64)).toBeLessThan(3e-5);
   });
 
-  it('the step forms, three interleaved, give exactly exp and sigmoid', () => {
+  it('the step forms, three interleaved, give exactly exp, sigmoid, logSigmoid and tanh', () => {
     const xs = grid(-90, 90, 4000, [0, -0, 1e-9, -1e-9, 88.5, -88.5, 3, -3]);
     const n4 = xs.length / 4;
     const memory = scratchIn(64 * n4);
-    const k = kernelsIn(memory, 'vmath-steps-test', () => [stepped('exp', 'expSteps'), stepped('sigmoid', 'sigmoidSteps')]);
+    const k = kernelsIn(memory, 'vmath-steps-test', () => [
+      stepped('exp', 'expSteps'), stepped('sigmoid', 'sigmoidSteps'), stepped('logSigmoid', 'logSigmoidSteps'), stepped('tanh', 'tanhSteps'),
+    ]);
     if (!k) throw new Error('vmath test expected WebAssembly SIMD, but this runtime has none');
     const args = [xs, xs.map((x) => Math.fround(x * 0.5)), xs.map((x) => -x)];
-    for (const op of ['exp', 'sigmoid'] as const) {
+    for (const op of ['exp', 'sigmoid', 'logSigmoid', 'tanh'] as const) {
       new Float32Array(memory.buffer, 0, xs.length).set(xs);
       k[op](0, 16 * n4, n4);
       const out = new Float32Array(memory.buffer, 16 * n4, 3 * xs.length).slice();
