@@ -4,6 +4,8 @@
  * (no tape, no bookkeeping: a decode step is hundreds of such calls).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { panelMatMul } from './panel-matmul.ts';
+import { matmulKernels } from './simd/matmul-kernel.ts';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -58,15 +60,19 @@ function makeHostIO(backendName: string, backend: tf.KernelBackend): HostIO {
   if (backendName === 'wasm') {
     const w = backend as unknown as WasmLike;
     const memory = w.wasm.asm?.memory;
-    return {
+    // A shared (threaded) heap is left to the JavaScript kernels.
+    const heap = memory instanceof WebAssembly.Memory && memory.buffer instanceof ArrayBuffer ? memory : null;
+    const io: HostIO = {
       view: (t) => w.typedArrayFromHeap(t),
       alloc: (shape) => w.makeOutput(shape, 'float32'),
       free: (t) => void w.disposeData(t.dataId, true),
       matMul,
-      // A shared (threaded) heap is left to the JavaScript kernels.
-      heap: memory instanceof WebAssembly.Memory && memory.buffer instanceof ArrayBuffer ? memory : null,
+      heap,
       addr: (t) => w.dataIdMap.get(t.dataId).memoryOffset,
     };
+    const kernels = heap && matmulKernels(heap);
+    if (kernels) io.matMul = panelMatMul(io, kernels, matMul);
+    return io;
   }
   const c = backend as unknown as CpuLike;
   return {

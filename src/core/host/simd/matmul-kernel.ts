@@ -91,7 +91,34 @@ function matmulFn(): Fn {
   return f;
 }
 
-/** The matMul kernel in `heap`, compiled on first use; null where WebAssembly SIMD is unavailable. */
+/**
+ * pack(w, ws, out, K, N4): the first 4 N4 columns of w [K, ws] (row stride ws floats) into out in the panel layout
+ * of panelWeights, for matrices packed on every call (a training step's operands) rather than once.
+ */
+function packFn(): Fn {
+  const f = new Fn('pack', Array(5).fill(Ty.i32), []);
+  const [w, ws, out, K, N4] = [0, 1, 2, 3, 4];
+  const L = { c: f.local(Ty.i32), k: f.local(Ty.i32), src: f.local(Ty.i32), dst: f.local(Ty.i32), ws4: f.local(Ty.i32) };
+  const panels = (T: number): Code => {
+    const step: Code = [];
+    for (let t = 0; t < T; t++) step.push(...vstore(get(L.dst), vload(get(L.src), 16 * t), 16 * t));
+    step.push(...set(L.src, add(get(L.src), get(L.ws4))), ...set(L.dst, add(get(L.dst), i32(16 * T))));
+    return [
+      ...set(L.src, add(get(w), mul(get(L.c), i32(16)))),
+      ...set(L.dst, add(get(out), mul(mul(get(L.c), get(K)), i32(16)))),
+      ...loop(L.k, i32(0), get(K), 1, step),
+    ];
+  };
+  f.body = [
+    ...set(L.ws4, mul(get(ws), i32(4))),
+    ...loop(L.c, i32(0), sub(get(N4), i32(VECS - 1)), VECS, panels(VECS)),
+    ...loop(L.c, get(L.c), sub(get(N4), i32(1)), 2, panels(2)),
+    ...loop(L.c, get(L.c), get(N4), 1, panels(1)),
+  ];
+  return f;
+}
+
+/** The matMul and pack kernels in `heap`, compiled on first use; null where WebAssembly SIMD is unavailable. */
 export function matmulKernels(heap: WebAssembly.Memory): Kernels | null {
-  return kernelsIn(heap, 'matmul', () => [matmulFn()]);
+  return kernelsIn(heap, 'matmul', () => [matmulFn(), packFn()]);
 }
