@@ -10,18 +10,22 @@ import type { Kernels } from './simd/instance.ts';
 
 type TensorInfo = tf.TensorInfo;
 
+/** Below this many rows of the left operand XNNPACK keeps the call: the packing is a larger share of the work. */
+export const PANEL_MIN_ROWS = 16;
+
 /**
- * Below this many rows of the left operand, packing the right one costs more than the faster product saves (a
- * decode step's head: [B, d] x [d, V] with B <= 64), and XNNPACK keeps the call.
+ * A right operand larger than this (floats) is packed only for at least BIG_MIN_ROWS rows: measured on a decode
+ * step's head ([64, 64] x [64, 50260]), packing 3.2M floats made the panel path slower than XNNPACK's call.
  */
-export const PANEL_MIN_ROWS = 128;
+export const BIG_OPERAND = 1 << 20;
+export const BIG_MIN_ROWS = 128;
 
 export function panelMatMul(io: HostIO, k: Kernels, xnnpack: HostIO['matMul']): HostIO['matMul'] {
   return (a, b) => {
     const [M, K] = a.shape;
     const N = b.shape[1];
     if (a.shape.length !== 2 || b.shape.length !== 2 || a.dtype !== 'float32' || b.dtype !== 'float32') return xnnpack(a, b);
-    if (M < PANEL_MIN_ROWS || N < 4) return xnnpack(a, b);
+    if (M < PANEL_MIN_ROWS || N < 4 || (K * N > BIG_OPERAND && M < BIG_MIN_ROWS)) return xnnpack(a, b);
     const N4 = N >> 2;
     const tail = N - 4 * N4;
     // Every allocation before any address is taken: the heap may grow.

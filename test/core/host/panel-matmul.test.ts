@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../src/backend/select.ts';
 import { hostIO } from '../../../src/core/host/io.ts';
-import { PANEL_MIN_ROWS } from '../../../src/core/host/panel-matmul.ts';
+import { BIG_MIN_ROWS, PANEL_MIN_ROWS } from '../../../src/core/host/panel-matmul.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
 /**
@@ -23,7 +23,7 @@ describe('panel matMul (wasm host kernels)', () => {
     [130, 64, 199],
     [257, 128, 200],
     [128, 1000, 66],
-    [131, 64, 50258],
+    [BIG_MIN_ROWS + 3, 64, 50258],
   ])('[%d, %d] x [%d]-wide equals XNNPACK bit for bit and the float64 product to float32 rounding', (M, K, N) => {
     const a = tf.tensor2d(draw(M * K), [M, K]);
     const b = tf.tensor2d(draw(K * N), [K, N]);
