@@ -45,32 +45,32 @@ export function trainPassFns(w: TrainPassWidths): Fn[] {
 }
 
 /** A kernel's parameters (all i32 addresses or counts), their local indices by name. */
-function params<K extends string>(name: string, ...names: K[]): { f: Fn; p: Record<K, number> } {
+export function params<K extends string>(name: string, ...names: K[]): { f: Fn; p: Record<K, number> } {
   const f = new Fn(name, names.map(() => Ty.i32), []);
   return { f, p: Object.fromEntries(names.map((k, i) => [k, i])) as Record<K, number> };
 }
 
 /** base + row * (4 width): the byte address of a row of floats `width` wide. */
-const rowAt = (base: number, row: Code, width: number): Code => add(get(base), mul(row, i32(4 * width)));
+export const rowAt = (base: number, row: Code, width: number): Code => add(get(base), mul(row, i32(4 * width)));
 
 /**
  * Adds the f32x4 in local v into the float64 accumulator of its four channels at acc + 2 o (o: the vector's byte
  * offset in a float32 row).
  */
-function accumulate(acc: number, o: number, v: number): Code {
+export function accumulate(acc: number, o: number, v: number): Code {
   const at = (): Code => add(get(acc), add(get(o), get(o)));
   return [...vstore(at(), f64x2Add(vload(at()), f64x2Promote(get(v)))), ...vstore(at(), f64x2Add(vload(at(), 16), f64x2Promote(highPair(get(v)))), 16)];
 }
 
 /** out[o] = the accumulator of channels o..o+3 at acc rounded to float32, for `width` channels. */
-function roundOut(f: Fn, acc: number, out: number, width: number): Code {
+export function roundOut(f: Fn, acc: number, out: number, width: number): Code {
   const o = f.local(Ty.i32);
   const at = (): Code => add(get(acc), add(get(o), get(o)));
   return loop(o, i32(0), i32(4 * width), 16, vstore(add(get(out), get(o)), joinPairs(f32x4Demote(vload(at())), f32x4Demote(vload(at(), 16)))));
 }
 
 /** Zeroes `floats64` float64s at acc (a multiple of 2). */
-function zero(f: Fn, acc: number, floats64: number): Code {
+export function zero(f: Fn, acc: number, floats64: number): Code {
   const o = f.local(Ty.i32);
   return loop(o, i32(0), i32(8 * floats64), 16, vstore(add(get(acc), get(o)), vconst(0)));
 }

@@ -12,6 +12,7 @@ import { onWebgpu } from '../gpu/device.ts';
 import { slstmScanGpu } from '../gpu/slstm-scan.ts';
 import { slstmBlockTrainGpu } from '../gpu/slstm-train-block.ts';
 import { slstmScanFrom, slstmScanTrain, zeroScanState } from './scan.ts';
+import { fusedSlstmTraining, slstmBlockTrain } from './train-block.ts';
 
 /** Per-sequence state, [B, H] each (conv [B, k-1, d], absent when k = 0). */
 export interface SlstmBlockState {
@@ -46,6 +47,8 @@ export function slstmBlock(
 ): { y: tf.Tensor3D; state: SlstmBlockState | null } {
   // On webgpu the training path is one op of a few dispatches instead of ~170 autodiffed ones.
   if (onWebgpu() && !state && !wantState) return { y: slstmBlockTrainGpu(x, w, dims), state: null };
+  // On cpu and wasm it is three ops with hand-written backward passes (train-block.ts).
+  if (fusedSlstmTraining() && !state && !wantState) return { y: slstmBlockTrain(x, w, dims), state: null };
   const { d, H, nh, dh, P, k } = dims;
   const [B, T] = x.shape;
   const xn3 = layerNorm(x, w.normW, w.normB) as tf.Tensor3D;

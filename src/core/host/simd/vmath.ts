@@ -175,6 +175,16 @@ export class VMath {
    * their relative accuracy: 2 - erfc(|z|) for x >= 0, erfc(|z|) itself for x < 0.
    */
   gelu(x: Code): Code {
+    return [...this.erfcAbs(x), ...vmul(vmul(get(this.u), vconst(0.5)), this.onePlusErf())];
+  }
+
+  /** Phi(x) = 0.5 (1 + erf(x / sqrt 2)), the standard normal distribution function (gelu(x) = x Phi(x)), as gelu computes it. */
+  normalCdf(x: Code): Code {
+    return [...this.erfcAbs(x), ...vmul(vconst(0.5), this.onePlusErf())];
+  }
+
+  /** x into u and erfc(|x| / sqrt 2) into s, by the fit. */
+  private erfcAbs(x: Code): Code {
     const { u, w, s } = this;
     let poly = vconst(ERFC_FIT[ERFC_FIT.length - 1]);
     for (let i = ERFC_FIT.length - 2; i >= 0; i--) poly = vadd(vmul(poly, get(w)), vconst(ERFC_FIT[i]));
@@ -183,8 +193,13 @@ export class VMath {
       ...set(s, vmul(vabs(get(u)), vconst(Math.SQRT1_2))),
       ...set(w, vdiv(vconst(1), vadd(vconst(1), vmul(get(s), vconst(0.5))))),
       ...set(s, vmul(get(w), this.exp(vsub(poly, vmul(get(s), get(s)))))),
-      ...vmul(vmul(get(u), vconst(0.5)), vselect(get(s), vsub(vconst(2), get(s)), vlt(get(u), vconst(0)))),
     ];
+  }
+
+  /** 1 + erf(u / sqrt 2) from erfcAbs's s: 2 - s for u >= 0, s itself for u < 0. */
+  private onePlusErf(): Code {
+    const { u, s } = this;
+    return vselect(get(s), vsub(vconst(2), get(s)), vlt(get(u), vconst(0)));
   }
 
   /** The sum of the four lanes of v, as (v0 + v1) + (v2 + v3). */
