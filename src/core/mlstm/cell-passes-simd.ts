@@ -20,9 +20,9 @@ export function simdCellPasses(io: HostIO, s: CellShape): CellPasses | null {
   const k = kernelsIn(heap, `mlstm-cell:${nh},${dh}`, () => cellFns({ nh, dh }));
   if (!k) return null;
   const H = nh * dh;
-  // float64s as float32 pairs (io allocates float32 tensors); malloc aligns to 8 bytes at least.
-  const state = io.alloc([2 * CELL_STATE_ARRAYS * T]);
-  const w = io.addr(state);
+  // float64s as float32 pairs (io allocates float32 tensors), one pair spare to start them on 8 bytes.
+  const state = io.alloc([2 * CELL_STATE_ARRAYS * T + 2]);
+  const w = (io.addr(state) + 7) & ~7;
   /** State array `a` as a view (made afresh: a heap that grows leaves older views detached). */
   const arr = (a: keyof typeof CELL_STATE): Float64Array => new Float64Array(heap.buffer, w + 8 * T * CELL_STATE[a], T);
   /** The byte address of head j's first column in batch row b of x [N, H]. */
