@@ -15,9 +15,9 @@
  * needs them. A weight below TINY is held at zero, as there, so that the running products never reach
  * denormals (slow on x86).
  */
-import { dadd, dload, dstore, f64, promote } from '../host/simd/wasm-more.ts';
+import { dadd, dload, dstore, f64, highPair, joinPairs, promote } from '../host/simd/wasm-more.ts';
 import {
-  add, bin, f32, f64Lane, f64x2Add, f64x2Promote, fload, Fn, fstore, get, i32, lane, loop, mul, set, shl, shuffle, sub, Ty, un,
+  add, bin, f32, f64Lane, f64x2Add, f64x2Promote, fload, Fn, fstore, get, i32, lane, loop, mul, set, shl, sub, Ty, un,
   vbin, vconst, vload, vstore, vun, type Code,
 } from '../host/simd/wasm.ts';
 
@@ -44,11 +44,6 @@ const f64x2Mul = vbin(0xf2);
 const f64x2Div = vbin(0xf3);
 const f64x2Lt = vbin(0x49);
 const andNot = vbin(0x4f);
-const f32x4Demote = vun(0x5e);
-/** Lanes 2 and 3 of v moved to lanes 0 and 1, for f64x2Promote (which reads the low two). */
-const highPair = (v: Code): Code => shuffle(v, v, [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
-/** Two f64x2 rounded to float32 as one f32x4 (demote zeroes lanes 2, 3). */
-const joinPairs = (lo: Code, hi: Code): Code => shuffle(f32x4Demote(lo), f32x4Demote(hi), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
 /** d with the lanes below TINY zeroed. */
 const flush2 = (d: Code): Code => andNot(d, f64x2Lt(d, f64x2Splat(f64(TINY))));
 /** The sum of an f64x2's two lanes. */

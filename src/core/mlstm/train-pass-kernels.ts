@@ -9,18 +9,14 @@
  * accuracy. Every pass covers rows n = b*T + t.
  */
 import { residualFn } from '../host/simd/row-ops.ts';
+import { highPair, joinPairs } from '../host/simd/wasm-more.ts';
 import { VMath } from '../host/simd/vmath.ts';
 import {
-  add, bin, f32, f64x2Add, f64x2Promote, fadd, fdiv, fload, fsqrt, Fn, fstore, geS, get, i32, loop, mul, set, shuffle,
-  splat, sub, Ty, vadd, vconst, vload, vmul, vstore, vsub, vun, when, type Code,
+  add, bin, f32, f64x2Add, f64x2Promote, fadd, fdiv, fload, fsqrt, Fn, fstore, geS, get, i32, loop, mul, set,
+  splat, sub, Ty, vadd, vconst, vload, vmul, vstore, vsub, when, type Code,
 } from '../host/simd/wasm.ts';
 
 const remU = bin(0x70);
-const f32x4Demote = vun(0x5e);
-/** Lanes 2 and 3 of v moved to lanes 0 and 1, for f64x2Promote (which reads the low two). */
-const highPair = (v: Code): Code => shuffle(v, v, [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
-/** The two demoted f64x2 halves as one f32x4: lanes 0, 1 of each (demote zeroes lanes 2, 3). */
-const joinPairs = (lo: Code, hi: Code): Code => shuffle(lo, hi, [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
 
 export interface TrainPassWidths {
   readonly d: number;
@@ -66,7 +62,7 @@ export function accumulate(acc: number, o: number, v: number): Code {
 export function roundOut(f: Fn, acc: number, out: number, width: number): Code {
   const o = f.local(Ty.i32);
   const at = (): Code => add(get(acc), add(get(o), get(o)));
-  return loop(o, i32(0), i32(4 * width), 16, vstore(add(get(out), get(o)), joinPairs(f32x4Demote(vload(at())), f32x4Demote(vload(at(), 16)))));
+  return loop(o, i32(0), i32(4 * width), 16, vstore(add(get(out), get(o)), joinPairs(vload(at()), vload(at(), 16))));
 }
 
 /** Zeroes `floats64` float64s at acc (a multiple of 2). */

@@ -2,7 +2,7 @@
  * The instructions the sampling kernels need beyond wasm.ts: lane masks and comparisons, lane extraction,
  * float64 and int32 scalars, and a while loop; each helper returns the bytes that leave its value on the stack.
  */
-import { bin, simd, uleb, un, vbin, vun, type Code } from './wasm.ts';
+import { bin, shuffle, simd, uleb, un, vbin, vun, type Code } from './wasm.ts';
 
 // ---- float32x4 comparisons: all-ones lanes where true (NaN compares false)
 
@@ -38,3 +38,11 @@ export const igtS = bin(0x4a);
 
 /** `while (cond) body`, with cond evaluated before every pass. */
 export const whileDo = (cond: Code, body: Code): Code => [0x02, 0x40, 0x03, 0x40, ...cond, 0x45, 0x0d, 0x01, ...body, 0x0c, 0x00, 0x0b, 0x0b];
+
+// ---- float64x2 halves of a float32x4
+
+export const f32x4Demote = vun(0x5e);
+/** Lanes 2 and 3 of v moved to lanes 0 and 1, for f64x2Promote (which reads the low two). */
+export const highPair = (v: Code): Code => shuffle(v, v, [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
+/** Two f64x2 rounded to float32 as one f32x4: lanes 0, 1 of each demoted half (demote zeroes lanes 2, 3). */
+export const joinPairs = (lo: Code, hi: Code): Code => shuffle(f32x4Demote(lo), f32x4Demote(hi), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
