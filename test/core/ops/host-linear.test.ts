@@ -41,4 +41,13 @@ describe.each(TEST_BACKENDS)('host linear helpers on %s', (backend) => {
       expect(maxRelDiff(host((io, a) => columnSums(io, a, 4, 11), dy), tf.sum(tf.slice(dy, [0, 4], [N, 11]), 0).dataSync())).toBeLessThan(1e-6);
     });
   });
+
+  // Whole 4 x 4 blocks only, blocks with a column or row remainder, and less than one block (wasm moves the blocks
+  // in SIMD and the rest in JavaScript).
+  it.each([[64, 1024], [1024, 64], [8, 13], [13, 8], [3, 5], [1, 9]])('transposes %d x %d exactly', (rows, cols) => {
+    tf.tidy(() => {
+      const x = tf.tensor2d(values(rows * cols), [rows, cols]);
+      expect(host((io, a) => transposed(io, a), x)).toEqual(tf.transpose(x).dataSync());
+    });
+  });
 });
