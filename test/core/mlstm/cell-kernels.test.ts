@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../../src/backend/select.ts';
-import { hostIO, type HostIO } from '../../../src/core/host/io.ts';
+import { describe, expect, it } from 'vitest';
 import { jsCellPasses, type CellPasses, type CellShape, type Columns } from '../../../src/core/mlstm/cell-passes.ts';
 import { simdCellPasses } from '../../../src/core/mlstm/cell-passes-simd.ts';
 import { cellBackward, cellForward, type CellGrads } from '../../../src/core/mlstm/host-cell.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { maxRelDiff } from '../../support/rel-diff.ts';
+import { wasmHost } from '../../support/wasm-host.ts';
 
 /**
  * The generated SIMD passes of the host mLSTM cell against the float64 JavaScript passes, which stay the oracle:
@@ -39,39 +38,28 @@ const GATES: Record<string, [number, number, number]> = {
   'forget bias -12': [0, -12, 1],
 };
 
-let io: HostIO;
-let made: tf.TensorInfo[] = [];
-
-beforeAll(async () => {
-  await selectBackend('wasm');
-  io = hostIO('wasm', tf.backend());
-});
-
-afterEach(() => {
-  made.forEach((t) => io.free(t));
-  made = [];
-});
+const host = wasmHost();
 
 /** A heap tensor of `shape` holding f(normal draw), kept until the test ends. */
 function draw(rng: Rng, shape: number[], f: (z: number) => number = (z) => z): tf.TensorInfo {
-  const t = io.alloc(shape);
-  made.push(t);
-  const v = io.view(t);
+  const t = host.io.alloc(shape);
+  host.made.push(t);
+  const v = host.io.view(t);
   for (let i = 0; i < v.length; i++) v[i] = f(rng.normal());
   return t;
 }
 
 function zeros(shape: number[]): tf.TensorInfo {
-  const t = io.alloc(shape);
-  made.push(t);
-  io.view(t).fill(0);
+  const t = host.io.alloc(shape);
+  host.made.push(t);
+  host.io.view(t).fill(0);
   return t;
 }
 
 function copy(t: tf.TensorInfo): tf.TensorInfo {
-  const c = io.alloc(t.shape);
-  made.push(c);
-  io.view(c).set(io.view(t));
+  const c = host.io.alloc(t.shape);
+  host.made.push(c);
+  host.io.view(c).set(host.io.view(t));
   return c;
 }
 
@@ -89,7 +77,7 @@ function inputs(s: CellShape, [iBias, fBias, spread]: [number, number, number], 
   const N = s.B * s.T;
   const H = s.nh * s.dh;
   const gates = draw(rng, [N, 2 * s.nh]);
-  const gv = io.view(gates);
+  const gv = host.io.view(gates);
   for (let n = 0; n < N; n++) for (let c = 0; c < 2 * s.nh; c++) gv[n * 2 * s.nh + c] = (c < s.nh ? iBias : fBias) + spread * gv[n * 2 * s.nh + c];
   return { q: draw(rng, [N, H]), k: draw(rng, [N, H], (z) => z / Math.sqrt(s.dh)), v: draw(rng, [N, H]), gates, dh: draw(rng, [N, H]), h: draw(rng, [N, H]) };
 }
@@ -103,7 +91,7 @@ function passOutputs(P: CellPasses, s: CellShape, x: Inputs, seed: number): Reco
   const N = B * T;
   const rng = new Rng(seed);
   const out: Record<string, number[]> = {};
-  const keep = (name: string, t: tf.TensorInfo): void => void (out[name] ??= []).push(...io.view(t));
+  const keep = (name: string, t: tf.TensorInfo): void => void (out[name] ??= []).push(...host.io.view(t));
   const cols = (stride: number, col: number, scale: number): Columns => ({ t: zeros([N, stride]), stride, col, scale });
   const dgates = cols(2 * nh + 3, 3, 1);
   for (let b = 0; b < B; b++) {
@@ -155,9 +143,9 @@ function expectClose(got: Record<string, ArrayLike<number>>, want: Record<string
 
 describe.each(Object.entries(SHAPES))('SIMD cell passes at %s', (_, s) => {
   const passes = (): [CellPasses, CellPasses] => {
-    const simd = simdCellPasses(io, s);
+    const simd = simdCellPasses(host.io, s);
     if (!simd) throw new Error('no WebAssembly SIMD in this runtime');
-    return [simd, jsCellPasses(io, s)];
+    return [simd, jsCellPasses(host.io, s)];
   };
 
   it.each(Object.entries(GATES))('each pass equals the JavaScript pass with %s', (_, gates) => {
@@ -174,7 +162,7 @@ describe.each(Object.entries(SHAPES))('SIMD cell passes at %s', (_, s) => {
     const x = inputs(s, gates, 3);
     const results = passes().map((P) => {
       const h = zeros([N, H]);
-      cellForward(io, x.q, x.k, x.v, x.gates, h, s, P);
+      cellForward(host.io, x.q, x.k, x.v, x.gates, h, s, P);
       const Wc = 3 * H + 2 * nh;
       const dcc = zeros([N, Wc]);
       const duu = zeros([N, 2 * H]);
@@ -184,12 +172,12 @@ describe.each(Object.entries(SHAPES))('SIMD cell passes at %s', (_, s) => {
         dgates: { t: dcc, stride: Wc, col: 2 * H, scale: 1 },
         dv: { t: duu, stride: 2 * H, col: 0, scale: 1 },
       };
-      cellBackward(io, x.q, x.k, x.v, x.gates, copy(h), x.dh, s, grads, P);
+      cellBackward(host.io, x.q, x.k, x.v, x.gates, copy(h), x.dh, s, grads, P);
       P.release();
-      const cc = io.view(dcc);
+      const cc = host.io.view(dcc);
       const part = (from: number, width: number): number[] =>
         Array.from({ length: N * width }, (_, i) => cc[Math.floor(i / width) * Wc + from + (i % width)]);
-      return { h: io.view(h).slice(), dq: part(0, H), dk: part(H, H), dgates: part(2 * H, 2 * nh), dv: io.view(duu).slice() };
+      return { h: host.io.view(h).slice(), dq: part(0, H), dk: part(H, H), dgates: part(2 * H, 2 * nh), dv: host.io.view(duu).slice() };
     });
     expectClose(results[0], results[1]);
   });

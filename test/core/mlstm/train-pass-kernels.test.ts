@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../../src/backend/select.ts';
-import { hostIO, type HostIO } from '../../../src/core/host/io.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { blockPasses, type BlockPasses, type Rows } from '../../../src/core/mlstm/block-passes.ts';
 import { simdBlockPasses } from '../../../src/core/mlstm/block-passes-simd.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { maxRelDiff } from '../../support/rel-diff.ts';
+import { wasmHost } from '../../support/wasm-host.ts';
 
 /**
  * The generated SIMD passes of the mLSTM training block (float32) against the JavaScript passes (float64), which
@@ -27,39 +26,28 @@ const SHAPES: Record<string, Rows> = {
   'B 8, T 128, d 64, 4 heads of 16, dm 128, k 4': { B: 8, T: 128, d: 64, nh: 4, dh: 16, H: 64, dm: 128, k: 4 },
 };
 
-let io: HostIO;
+const host = wasmHost();
 let simd: BlockPasses;
-let made: tf.Tensor[] = [];
-
-beforeAll(async () => {
-  await selectBackend('wasm');
-  io = hostIO('wasm', tf.backend());
-});
-
-afterEach(() => {
-  made.forEach((t) => t.dispose());
-  made = [];
-});
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 /** A tensor of `shape` in the heap with values f(normal draw). */
 function draw(rng: Rng, shape: number[], f: (z: number) => number = (z) => z): tf.Tensor {
   const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => f(rng.normal())), shape);
-  made.push(t);
+  host.made.push(t);
   return t;
 }
 
 function zeros(shape: number[]): tf.Tensor {
   const t = tf.zeros(shape);
-  made.push(t);
+  host.made.push(t);
   return t;
 }
 
 /** A copy with data of its own (a clone would share t's): for the inputs a pass writes in place. */
 function copy(t: tf.Tensor): tf.Tensor {
   const own = tf.add(t, 0);
-  made.push(own);
+  host.made.push(own);
   return own;
 }
 
@@ -86,7 +74,7 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
   const Wc = 3 * H + 2 * nh;
 
   beforeAll(() => {
-    const p = simdBlockPasses(io, R);
+    const p = simdBlockPasses(host.io, R);
     if (!p) throw new Error('no WebAssembly SIMD in this runtime');
     simd = p;
   });
@@ -95,21 +83,21 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
     const rng = new Rng(1);
     const x = draw(rng, [N, d], (z) => 3 + 2 * z);
     const [w, b] = [draw(rng, [d]), draw(rng, [d])];
-    expectClose(both({ xhat: [N, d], rstd: [N], xn: [N, d] }, (p, o) => p.layerNormForward(io, R, x, w, b, o.xhat, o.rstd, o.xn)));
+    expectClose(both({ xhat: [N, d], rstd: [N], xn: [N, d] }, (p, o) => p.layerNormForward(host.io, R, x, w, b, o.xhat, o.rstd, o.xn)));
     const xhat0 = draw(rng, [N, d]);
-    expectClose(both({ xn: [N, d] }, (p, o) => p.layerNormOutput(io, R, xhat0, w, b, o.xn)));
+    expectClose(both({ xn: [N, d] }, (p, o) => p.layerNormOutput(host.io, R, xhat0, w, b, o.xn)));
     const [dxn, dres, xhat] = [draw(rng, [N, d]), draw(rng, [N, d]), draw(rng, [N, d])];
     const rstd = draw(rng, [N], (z) => Math.exp(0.5 * z));
-    expectClose(both({ dx: [N, d], dW: [d], dB: [d] }, (p, o) => p.layerNormBackward(io, R, dxn, xhat, rstd, w, dres, o.dx, o.dW, o.dB)));
+    expectClose(both({ dx: [N, d], dW: [d], dB: [d] }, (p, o) => p.layerNormBackward(host.io, R, dxn, xhat, rstd, w, dres, o.dx, o.dW, o.dB)));
   });
 
   it('splitUp and splitProjections', () => {
     const rng = new Rng(2);
     const [up, bUp] = [draw(rng, [N, dm + H], (z) => 3 * z), draw(rng, [dm + H])];
-    expectClose(both({ u: [N, dm], sir: [N, H], sr: [N, H] }, (p, o) => p.splitUp(io, R, up, bUp, o.u, o.sir, o.sr)));
+    expectClose(both({ u: [N, dm], sir: [N, H], sr: [N, H] }, (p, o) => p.splitUp(host.io, R, up, bUp, o.u, o.sir, o.sr)));
     const [cc, uu, bC, bU] = [draw(rng, [N, Wc], (z) => 3 * z), draw(rng, [N, 2 * H], (z) => 3 * z), draw(rng, [Wc]), draw(rng, [2 * H])];
     const shapes = { q: [N, H], kk: [N, H], v: [N, H], gates: [N, 2 * nh], skip: [N, H], so: [N, H] };
-    expectClose(both(shapes, (p, o) => p.splitProjections(io, R, cc, uu, bC, bU, { q: o.q, kk: o.kk, v: o.v, gates: o.gates, skip: o.skip, so: o.so })));
+    expectClose(both(shapes, (p, o) => p.splitProjections(host.io, R, cc, uu, bC, bU, { q: o.q, kk: o.kk, v: o.v, gates: o.gates, skip: o.skip, so: o.so })));
   });
 
   it('gatingForward, gatingOutput, gatingBackward and residualOut', () => {
@@ -125,27 +113,27 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
       outW: draw(rng, [H]),
       outB: draw(rng, [H]),
     };
-    expectClose(both({ hhat: [N, H], rstd2: [N, nh], y: [N, H] }, (p, o) => p.gatingForward(io, R, t, t.outW, t.outB, o.hhat, o.rstd2, o.y)));
-    expectClose(both({ y: [N, H] }, (p, o) => p.gatingOutput(io, R, t, o.y)));
+    expectClose(both({ hhat: [N, H], rstd2: [N, nh], y: [N, H] }, (p, o) => p.gatingForward(host.io, R, t, t.outW, t.outB, o.hhat, o.rstd2, o.y)));
+    expectClose(both({ y: [N, H] }, (p, o) => p.gatingOutput(host.io, R, t, o.y)));
     const dy = draw(rng, [N, H]);
     const shapes = { dup: [N, dm + H], dcc: [N, Wc], duu: [N, 2 * H], dht: [N, H], dOutW: [H], dOutB: [H] };
-    const got = both(shapes, (p, o) => p.gatingBackward(io, R, t, dy, { dup: o.dup, dcc: o.dcc, duu: o.duu, dht: o.dht, dOutW: o.dOutW, dOutB: o.dOutB }));
+    const got = both(shapes, (p, o) => p.gatingBackward(host.io, R, t, dy, { dup: o.dup, dcc: o.dcc, duu: o.duu, dht: o.dht, dOutW: o.dOutW, dOutB: o.dOutB }));
     expectClose(got);
     const [x, down, bias] = [draw(rng, [N, d]), draw(rng, [N, d]), draw(rng, [d])];
-    expectClose(both({ out: [N, d] }, (p, o) => p.residualOut(io, R, x, down, bias, o.out)));
+    expectClose(both({ out: [N, d] }, (p, o) => p.residualOut(host.io, R, x, down, bias, o.out)));
   });
 
   it('causalConvSilu and causalConvBackward', () => {
     const rng = new Rng(4);
     const [u, w, bias] = [draw(rng, [N, dm]), draw(rng, [k, dm]), draw(rng, [dm])];
-    expectClose(both({ c: [N, dm], sa: [N, dm] }, (p, o) => p.causalConvSilu(io, R, u, w, bias, o.c, o.sa)));
+    expectClose(both({ c: [N, dm], sa: [N, dm] }, (p, o) => p.causalConvSilu(host.io, R, u, w, bias, o.c, o.sa)));
     const a = draw(rng, [N, dm], (z) => 2 * z);
     const sa = tf.sigmoid(a);
     const c = tf.mul(a, sa);
-    made.push(sa, c);
+    host.made.push(sa, c);
     const [dc, du] = [draw(rng, [N, dm]), draw(rng, [N, dm])];
     // dc and du are consumed: each pass gets copies.
-    const got = both({ dup: [N, dm + H], dW: [k, dm], dB: [dm] }, (p, o) => p.causalConvBackward(io, R, copy(dc), c, sa, u, w, copy(du), o.dup, o.dW, o.dB));
+    const got = both({ dup: [N, dm + H], dW: [k, dm], dB: [dm] }, (p, o) => p.causalConvBackward(host.io, R, copy(dc), c, sa, u, w, copy(du), o.dup, o.dW, o.dB));
     // dup's last H columns are the gating's: not written here.
     const cols = (m: Float32Array): Float32Array => Float32Array.from({ length: N * dm }, (_, i) => m[Math.floor(i / dm) * (dm + H) + (i % dm)]);
     got.dup = [cols(got.dup[0]), cols(got.dup[1])];
@@ -157,7 +145,7 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
     const [u, w, bias] = [draw(rng, [N, dm]), draw(rng, [k, dm]), draw(rng, [dm])];
     const conv = (p: BlockPasses, weights: tf.Tensor): Float32Array => {
       const c = zeros([N, dm]);
-      p.causalConvSilu(io, R, u, weights, bias, c, zeros([N, dm]));
+      p.causalConvSilu(host.io, R, u, weights, bias, c, zeros([N, dm]));
       return c.dataSync() as Float32Array;
     };
     const want = conv(blockPasses, w);
@@ -168,7 +156,7 @@ describe.each(Object.entries(SHAPES))('SIMD block passes at %s', (_, R) => {
       const wv = w.dataSync().slice();
       wv[tap * dm + 5] *= 1 + 1e-4;
       const off = tf.tensor(wv, [k, dm]);
-      made.push(off);
+      host.made.push(off);
       expect(maxRelDiff(conv(simd, off), want), `tap ${tap}`).toBeGreaterThan(TOL);
     }
   });

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../../src/backend/select.ts';
-import { hostIO, type HostIO } from '../../../src/core/host/io.ts';
+import { describe, expect, it } from 'vitest';
 import { simdSlstmPasses } from '../../../src/core/slstm/train-pass-kernels.ts';
 import { slstmPasses, type SlstmPasses } from '../../../src/core/slstm/train-passes.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { maxRelDiff } from '../../support/rel-diff.ts';
+import { wasmHost } from '../../support/wasm-host.ts';
 
 /**
  * The generated SIMD passes of the sLSTM training kernels (float32) against the JavaScript passes (float64), the
@@ -31,22 +30,11 @@ const SHAPES: Record<string, Widths> = {
   '1024 rows, 4 heads of 16, P 85': { N: 1024, nh: 4, dh: 16, P: 85 },
 };
 
-let io: HostIO;
-let made: tf.Tensor[] = [];
-
-beforeAll(async () => {
-  await selectBackend('wasm');
-  io = hostIO('wasm', tf.backend());
-});
-
-afterEach(() => {
-  made.forEach((t) => t.dispose());
-  made = [];
-});
+const host = wasmHost();
 
 function draw(rng: Rng, shape: number[], scale = 1): tf.Tensor {
   const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()), shape);
-  made.push(t);
+  host.made.push(t);
   return t;
 }
 
@@ -54,7 +42,7 @@ function draw(rng: Rng, shape: number[], scale = 1): tf.Tensor {
 function both(simd: SlstmPasses, shapes: Record<string, number[]>, run: (p: SlstmPasses, out: Record<string, tf.Tensor>) => void): void {
   const outs = [simd, slstmPasses].map((p) => {
     const out = Object.fromEntries(Object.entries(shapes).map(([name, s]) => [name, tf.zeros(s)]));
-    made.push(...Object.values(out));
+    host.made.push(...Object.values(out));
     run(p, out);
     return out;
   });
@@ -68,7 +56,7 @@ function both(simd: SlstmPasses, shapes: Record<string, number[]>, run: (p: Slst
 describe.each(Object.entries(SHAPES))('the sLSTM training passes in SIMD, %s', (_, { N, nh, dh, P }) => {
   const H = nh * dh;
   const simd = (): SlstmPasses => {
-    const s = simdSlstmPasses(io, { nh, dh, P });
+    const s = simdSlstmPasses(host.io, { nh, dh, P });
     if (!s) throw new Error('no WebAssembly SIMD in this runtime');
     return s;
   };
@@ -76,29 +64,29 @@ describe.each(Object.entries(SHAPES))('the sLSTM training passes in SIMD, %s', (
   it('assembles the gate pre-activations as the JavaScript pass does', () => {
     const rng = new Rng(1);
     const [ic, zo, bG] = [draw(rng, [N, 2 * H]), draw(rng, [N, 2 * H]), draw(rng, [4 * H])];
-    both(simd(), { gx: [N, 4 * H] }, (p, o) => p.gatePreActivations(io, ic, zo, bG, o.gx));
+    both(simd(), { gx: [N, 4 * H] }, (p, o) => p.gatePreActivations(host.io, ic, zo, bG, o.gx));
   });
 
   it('runs GroupNorm forward and backward as the JavaScript passes do', () => {
     const rng = new Rng(2);
     // Heads whose values sit far from zero: the mean must be taken out before the variance.
     const hs = tf.add(draw(rng, [N, H]), 3);
-    made.push(hs);
+    host.made.push(hs);
     const [w, b, dy] = [draw(rng, [H]), draw(rng, [H]), draw(rng, [N, H])];
-    both(simd(), { hhat: [N, H], rstd: [N, nh], y: [N, H] }, (p, o) => p.groupNormForward(io, nh, hs, w, b, o.hhat, o.rstd, o.y));
+    both(simd(), { hhat: [N, H], rstd: [N, nh], y: [N, H] }, (p, o) => p.groupNormForward(host.io, nh, hs, w, b, o.hhat, o.rstd, o.y));
     const hhat = tf.zeros([N, H]);
     const rstd = tf.zeros([N, nh]);
     const y = tf.zeros([N, H]);
-    made.push(hhat, rstd, y);
-    slstmPasses.groupNormForward(io, nh, hs, w, b, hhat, rstd, y);
-    both(simd(), { dhs: [N, H], dW: [H], dB: [H] }, (p, o) => p.groupNormBackward(io, nh, dy, hhat, rstd, w, o.dhs, o.dW, o.dB));
+    host.made.push(hhat, rstd, y);
+    slstmPasses.groupNormForward(host.io, nh, hs, w, b, hhat, rstd, y);
+    both(simd(), { dhs: [N, H], dW: [H], dB: [H] }, (p, o) => p.groupNormBackward(host.io, nh, dy, hhat, rstd, w, o.dhs, o.dW, o.dB));
   });
 
   it('runs the gated GeLU forward and backward as the JavaScript passes do', () => {
     const rng = new Rng(3);
     // a over +-6: both of erf's tails.
     const [up, bUp, dz] = [draw(rng, [N, 2 * P], 2), draw(rng, [2 * P]), draw(rng, [N, P])];
-    both(simd(), { z: [N, P] }, (p, o) => p.geluGateForward(io, up, bUp, o.z));
-    both(simd(), { dup: [N, 2 * P], z: [N, P] }, (p, o) => p.geluGateBackward(io, up, bUp, dz, o.dup, o.z));
+    both(simd(), { z: [N, P] }, (p, o) => p.geluGateForward(host.io, up, bUp, o.z));
+    both(simd(), { dup: [N, 2 * P], z: [N, P] }, (p, o) => p.geluGateBackward(host.io, up, bUp, dz, o.dup, o.z));
   });
 });
