@@ -296,29 +296,42 @@ export function causalConvBackward(io: HostIO, R: Rows, dc: Info, c: Info, sa: I
  * with dxhat = dxn * w (dres: the residual's gradient); and the norm's weight and bias gradients.
  */
 export function layerNormBackward(io: HostIO, R: Rows, dxn: Info, xhat: Info, rstd: Info, w: Info, dres: Info, dx: Info, dW: Info, dB: Info): void {
-  const { d } = R;
-  const N = R.B * R.T;
-  const g = io.view(dxn), xh = io.view(xhat), rs = io.view(rstd), wv = io.view(w), dr = io.view(dres), out = io.view(dx);
-  const accW = new Float64Array(d);
-  const accB = new Float64Array(d);
-  const dxh = new Float64Array(d);
-  for (let n = 0; n < N; n++) {
-    const o = n * d;
+  normBackward(io, R.B * R.T, R.d, dxn, xhat, rstd, w, dres, dx, dW, dB);
+}
+
+/**
+ * The backward pass of a normalisation over `groups` runs of `len` values each (LayerNorm: rows; GroupNorm: heads),
+ * whose weight w and bias repeat every w.shape[0] values: out = (dres +) rstd (dxhat - mean(dxhat) - xhat
+ * mean(dxhat xhat)) per run, dxhat = dy * w; the weight and bias gradients summed over all runs in float64.
+ */
+export function normBackward(
+  io: HostIO, groups: number, len: number, dy: Info, xhat: Info, rstd: Info, w: Info, dres: Info | null, dx: Info, dW: Info, dB: Info,
+): void {
+  const width = w.shape[0];
+  const g = io.view(dy), xh = io.view(xhat), rs = io.view(rstd), wv = io.view(w), out = io.view(dx);
+  const dr = dres ? io.view(dres) : null;
+  const accW = new Float64Array(width);
+  const accB = new Float64Array(width);
+  const dxh = new Float64Array(len);
+  for (let q = 0; q < groups; q++) {
+    const o = q * len;
+    const ch = o % width;
     let m1 = 0;
     let m2 = 0;
-    for (let c = 0; c < d; c++) {
-      const gi = g[o + c];
-      accB[c] += gi;
-      accW[c] += gi * xh[o + c];
-      const d1 = gi * wv[c];
-      dxh[c] = d1;
+    for (let e = 0; e < len; e++) {
+      const gi = g[o + e];
+      accB[ch + e] += gi;
+      accW[ch + e] += gi * xh[o + e];
+      const d1 = gi * wv[ch + e];
+      dxh[e] = d1;
       m1 += d1;
-      m2 += d1 * xh[o + c];
+      m2 += d1 * xh[o + e];
     }
-    m1 /= d;
-    m2 /= d;
-    const r = rs[n];
-    for (let c = 0; c < d; c++) out[o + c] = dr[o + c] + r * (dxh[c] - m1 - xh[o + c] * m2);
+    m1 /= len;
+    m2 /= len;
+    const r = rs[q];
+    if (dr) for (let e = 0; e < len; e++) out[o + e] = dr[o + e] + r * (dxh[e] - m1 - xh[o + e] * m2);
+    else for (let e = 0; e < len; e++) out[o + e] = r * (dxh[e] - m1 - xh[o + e] * m2);
   }
   io.view(dW).set(accW);
   io.view(dB).set(accB);

@@ -8,6 +8,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { HostIO } from '../host/io.ts';
 import { erf } from '../host/math.ts';
+import { normBackward } from '../mlstm/block-passes.ts';
 import { NORM_EPS } from '../ops/norms.ts';
 
 type Info = tf.TensorInfo;
@@ -70,32 +71,7 @@ export function groupNormForward(io: HostIO, nh: number, hs: Info, w: Info, b: I
 export function groupNormBackward(io: HostIO, nh: number, dy: Info, hhat: Info, rstd: Info, w: Info, dhs: Info, dW: Info, dB: Info): void {
   const H = w.shape[0];
   const N = dy.shape.reduce((a, b) => a * b, 1) / H;
-  const dh = H / nh;
-  const g = io.view(dy), xh = io.view(hhat), rs = io.view(rstd), wv = io.view(w), out = io.view(dhs);
-  const accW = new Float64Array(H);
-  const accB = new Float64Array(H);
-  const dxh = new Float64Array(dh);
-  for (let q = 0; q < N * nh; q++) {
-    const o = q * dh;
-    const ch = (q % nh) * dh;
-    let m1 = 0;
-    let m2 = 0;
-    for (let e = 0; e < dh; e++) {
-      const gi = g[o + e];
-      accB[ch + e] += gi;
-      accW[ch + e] += gi * xh[o + e];
-      const d1 = gi * wv[ch + e];
-      dxh[e] = d1;
-      m1 += d1;
-      m2 += d1 * xh[o + e];
-    }
-    m1 /= dh;
-    m2 /= dh;
-    const r = rs[q];
-    for (let e = 0; e < dh; e++) out[o + e] = r * (dxh[e] - m1 - xh[o + e] * m2);
-  }
-  io.view(dW).set(accW);
-  io.view(dB).set(accB);
+  normBackward(io, N * nh, H / nh, dy, hhat, rstd, w, null, dhs, dW, dB);
 }
 
 /** Phi(a), the standard normal distribution function: gelu(a) = a Phi(a). */
