@@ -228,7 +228,7 @@ function mlstmBlock(
   }
   const c = dims.k > 0 ? a.c : a.u;
   mm.mm(c, dm, w('wC'), a.cc, Wc, dm, Wc / 4, B);
-  mm.mm(a.u, dm, w('wU'), a.uu, 2 * H, dm, (2 * H) / 4, B);
+  mm.mm(a.xn, d, w('wU'), a.uu, 2 * H, d, (2 * H) / 4, B);
   const scale = 1 / Math.sqrt(dh);
   for (let r = 0; r < B; r++) {
     const inRow = st.inp + r * st.row + base;

@@ -76,18 +76,16 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
   const { k: { mm, m }, F, dims, a, B, Tc } = p;
   const { d, dm, H, nh, dh } = dims;
   const M = B * Tc;
-  const taps = dims.k - 1;
   const Wc = pad4(3 * H + 2 * nh);
   const Wup = pad4(dm + H);
   const [bC, bU, bUp, outW, outB] = [w('bC'), w('bU'), w('bUp'), w('outW'), w('outB')];
   m.norm(x, w('normW'), w('normB'), a.xn, M);
   mm.mm(a.xn, d, w('wUp'), a.up, Wup, d, Wup / 4, M);
   if (dims.k > 0) {
-    const [convW, convB, wU] = [w('convW'), w('convB'), w('wU')];
+    const [convW, convB] = [w('convW'), w('convB')];
     for (let r = 0; r < B; r++) {
       // The conv kernel writes u = up + bUp for position t into the run, where later positions' windows read it.
-      const run = convRow(p, dm, base, seg.conv, r, (run) => m.convRun(a.up + 4 * r * Tc * Wup, bUp, convW, convB, run, a.c + 4 * r * Tc * dm, Tc));
-      mm.mm(run + 4 * taps * dm, dm, wU, a.uu + 8 * r * Tc * H, 2 * H, dm, (2 * H) / 4, Tc);
+      convRow(p, dm, base, seg.conv, r, (run) => m.convRun(a.up + 4 * r * Tc * Wup, bUp, convW, convB, run, a.c + 4 * r * Tc * dm, Tc));
     }
   } else {
     const b = bUp >> 2;
@@ -95,8 +93,9 @@ function mlstmBlock(p: Pass, w: (name: string) => number, x: number, xNext: numb
       const up = (a.up >> 2) + i * Wup, u = (a.u >> 2) + i * dm;
       for (let j = 0; j < dm; j++) F[u + j] = F[up + j] + F[b + j];
     }
-    mm.mm(a.u, dm, w('wU'), a.uu, 2 * H, dm, (2 * H) / 4, M);
   }
+  // v and the o gate straight from xn (step-weights.ts valueMap).
+  mm.mm(a.xn, d, w('wU'), a.uu, 2 * H, d, (2 * H) / 4, M);
   mm.mm(dims.k > 0 ? a.c : a.u, dm, w('wC'), a.cc, Wc, dm, Wc / 4, M);
   const scale = 1 / Math.sqrt(dh);
   for (let r = 0; r < B; r++) {

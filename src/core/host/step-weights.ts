@@ -32,7 +32,7 @@ function blockSegs(kind: BlockKind, dims: Dims): Seg[] {
   if (kind === 'm') {
     return [
       ['normW', d], ['normB', d], ['wUp', d, dm + H], ['bUp', dm + H], ...conv(dm),
-      ['wC', dm, 3 * H + 2 * nh], ['bC', 2 * H + 2 * nh], ['wU', dm, 2 * H], ['bU', 2 * H],
+      ['wC', dm, 3 * H + 2 * nh], ['bC', 2 * H + 2 * nh], ['wU', d, 2 * H], ['bU', 2 * H],
       ['outW', H], ['outB', H], ['wDown', H, d], ['bDown', d],
     ];
   }
@@ -59,13 +59,42 @@ export function stepWeightLayout(dims: Dims): StepWeightLayout {
   return { blocks, final, size: at };
 }
 
+/**
+ * v and the o gate's input come from u = xn W_l + b_l with no nonlinearity between, so the buffer holds the one
+ * map xn -> (v, o) instead: wU = W_l W_U [d, 2H] and bU = b_l W_U + b_U, both summed in float64 and rounded once.
+ * A step then multiplies d rather than dm (twice d in the reference config) columns for v and o, and streams that
+ * many fewer weights.
+ */
+function valueMap(b: Extract<BlockWeights, { kind: 'm' }>, dims: Dims): { wU: Float32Array; bU: Float32Array } {
+  const { d, dm, H } = dims;
+  const N = 2 * H;
+  const up = b.wUp.dataSync(); // [d, dm + H]: W_l is its first dm columns
+  const bUp = b.bUp.dataSync();
+  const wU = b.wU.dataSync(); // [dm, 2H]
+  const bU = b.bU.dataSync();
+  const W = new Float32Array(d * N);
+  const row = new Float64Array(N);
+  for (let i = 0; i < d; i++) {
+    row.fill(0);
+    for (let j = 0; j < dm; j++) {
+      const l = up[i * (dm + H) + j];
+      for (let o = 0; o < N; o++) row[o] += l * wU[j * N + o];
+    }
+    W.set(row, i * N);
+  }
+  row.set(bU);
+  for (let j = 0; j < dm; j++) for (let o = 0; o < N; o++) row[o] += bUp[j] * wU[j * N + o];
+  return { wU: W, bU: Float32Array.from(row) };
+}
+
 /** The buffer's contents for a weight set (reads every weight back from the backend once). */
 export function stepWeightData(w: ModelWeights, dims: Dims, layout: StepWeightLayout): Float32Array {
   const out = new Float32Array(layout.size);
   const { nh, dh } = dims;
   w.blocks.forEach((b, i) => {
     const at = layout.blocks[i];
-    const src = b as unknown as Record<string, tf.Tensor | null>;
+    const src: Record<string, tf.Tensor | Float32Array | null> = { ...(b as unknown as Record<string, tf.Tensor | null>) };
+    if (b.kind === 'm') Object.assign(src, valueMap(b, dims));
     for (const s of blockSegs(dims.kinds[i], dims)) {
       const name = s[0];
       if (name === 'Rt') {
@@ -77,7 +106,8 @@ export function stepWeightData(w: ModelWeights, dims: Dims, layout: StepWeightLa
         }
         continue;
       }
-      const data = (src[name] as tf.Tensor).dataSync() as Float32Array;
+      const t = src[name] as tf.Tensor | Float32Array;
+      const data = t instanceof Float32Array ? t : (t.dataSync() as Float32Array);
       if (s.length === 2) {
         out.set(data, at[name]);
         continue;
