@@ -17,7 +17,7 @@ import {
 const NORM_EXP_CAP = 80;
 
 /** Vectors whose sigmoids are computed side by side, their steps interleaved (as conv-kernel.ts). */
-const UNROLL = 4;
+const UNROLL = 8;
 
 export interface MlstmWidths {
   readonly d: number;
