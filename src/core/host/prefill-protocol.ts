@@ -16,6 +16,8 @@ export const CTRL = {
   ABORT: 4,
   /** blocks whose weights the calling thread has copied into the shared memory */
   COPIED: 5,
+  /** the helper's time computing its share of the job, in microseconds, set before its last progress */
+  BUSY1: 6,
 } as const;
 
 /** Bytes reserved for the control words (16-byte aligned, so what follows is too). */

@@ -15,7 +15,7 @@ import { addresses, kernelsFor, type Plan, type StepKernels } from './model-step
 import { stepWeightsBuildAt } from './step-weights.ts';
 import { carve } from './prefill-blocks.ts';
 import { CTRL, CTRL_BYTES, unitsThrough, waitFor, type PrefillFailure, type PrefillJob } from './prefill-protocol.ts';
-import { runShare } from './prefill-share.ts';
+import { roleOf, runShare } from './prefill-share.ts';
 import { matmulKernels } from './simd/matmul-kernel.ts';
 
 /**
@@ -43,17 +43,49 @@ let threads = isMainThread && availableParallelism() > 1 ? 2 : 1;
 let minWork = THREADED_MIN_WORK;
 
 /**
+ * The helper's share of a prompt's positions: its speed over both threads' speeds, as measured in the threaded
+ * prefills so far. The two cores of a shared machine need not run at one speed (on this project's VM one of them
+ * ran half as fast for minutes on end), and the calling thread follows the helper block by block, so an even
+ * split leaves the faster thread idle for the difference.
+ */
+let helperShare = 0.5;
+/** How far the share may move from even: neither thread's chunks shrink below a fifth of the prompt. */
+const SHARE_RANGE: readonly [number, number] = [0.2, 0.8];
+
+/**
  * Threads a long prefill may use: 2 by default on the main thread of a machine with more than one core, else 1
  * (worker threads, such as the decode pool's, leave the other cores to their siblings). A helper already started
  * stays, idle and unref'd, for when threads are 2 again. `minWork` replaces THREADED_MIN_WORK (tests take tiny
  * models through the threaded path with 0).
  */
-export function setPrefillThreads(n: number, options: { minWork?: number } = {}): void {
+export function setPrefillThreads(n: number, options: { minWork?: number; helperShare?: number } = {}): void {
   if (n !== 1 && n !== 2) throw new XlstmError('INVALID_CONFIG', `prefill threads expected 1 or 2, but got ${n}. Hint: pass 2 to use a helper thread, 1 for none.`);
   const work = options.minWork ?? THREADED_MIN_WORK;
   if (!(work >= 0)) throw new XlstmError('INVALID_CONFIG', `the threaded prefill's minimum work expected a number >= 0, but got ${work}. Hint: leave it out for the measured default.`);
+  const share = options.helperShare ?? helperShare;
+  if (!(share >= SHARE_RANGE[0] && share <= SHARE_RANGE[1])) {
+    throw new XlstmError('INVALID_CONFIG', `the helper's share of a prompt expected a number in [${SHARE_RANGE.join(', ')}], but got ${share}. Hint: leave it out; it follows the threads' measured speeds.`);
+  }
   threads = n;
   minWork = work;
+  helperShare = share;
+}
+
+/** The helper thread's share of the next threaded prompt's positions (0.5 until the threads' speeds differ). */
+export function prefillHelperShare(): number {
+  return helperShare;
+}
+
+/**
+ * The next share from the last prompt's measurements: positions over computing milliseconds of each thread, half
+ * way from the old share to the measured one (one prompt's timing is noisy), kept in SHARE_RANGE.
+ */
+export function nextHelperShare(share: number, helper: { positions: number; ms: number }, caller: { positions: number; ms: number }): number {
+  if (!(helper.ms > 0 && caller.ms > 0 && helper.positions > 0 && caller.positions > 0)) return share;
+  const vh = helper.positions / helper.ms;
+  const vc = caller.positions / caller.ms;
+  const measured = vh / (vh + vc);
+  return Math.min(SHARE_RANGE[1], Math.max(SHARE_RANGE[0], (share + measured) / 2));
 }
 
 export function prefillThreads(): number {
@@ -132,14 +164,21 @@ export function threadedPrefillCount(): number {
 }
 
 /**
- * Positions per row of each chunk of a B x T prompt: an even number of chunks (so both threads get as many), of
- * lengths that differ by at most one.
+ * Positions per row of each chunk of a B x T prompt: an even number of chunks, in pairs of (helper's, caller's)
+ * (roleOf), the pairs' lengths within one of each other, and of each pair about `share` for the helper (at least
+ * one position each).
  */
-export function threadChunks(B: number, T: number): number[] {
+export function threadChunks(B: number, T: number, share = 0.5): number[] {
   const Tc = Math.max(1, Math.floor(CHUNK_POSITIONS / B));
   if (T < 2) return [T];
-  const n = 2 * Math.max(1, Math.min(Math.floor(T / 2), Math.round(T / Tc / 2)));
-  return Array.from({ length: n }, (_, j) => Math.floor((T * (j + 1)) / n) - Math.floor((T * j) / n));
+  const pairs = Math.max(1, Math.min(Math.floor(T / 2), Math.round(T / Tc / 2)));
+  const out: number[] = [];
+  for (let j = 0; j < pairs; j++) {
+    const P = Math.floor((T * (j + 1)) / pairs) - Math.floor((T * j) / pairs);
+    const mine = Math.min(P - 1, Math.max(1, Math.round(P * share)));
+    out.push(mine, P - mine);
+  }
+  return out;
 }
 
 /**
@@ -159,7 +198,7 @@ export function threadedPrefill(
   const { d } = dims;
   const S = plan.stateSize;
   const L = dims.kinds.length;
-  const chunks = threadChunks(B, T);
+  const chunks = threadChunks(B, T, helperShare);
   const TcMax = Math.max(...chunks);
 
   // The shared memory: control words, weights, state, the chunks' embedded tokens, the last position's output, each role's scratch.
@@ -192,7 +231,7 @@ export function threadedPrefill(
     t0 += Tc;
   }
   const ctrl = h.ctrl;
-  for (const i of [CTRL.PROGRESS0, CTRL.PROGRESS1, CTRL.FAILED, CTRL.ABORT, CTRL.COPIED]) Atomics.store(ctrl, i, 0);
+  for (const i of [CTRL.PROGRESS0, CTRL.PROGRESS1, CTRL.FAILED, CTRL.ABORT, CTRL.COPIED, CTRL.BUSY1]) Atomics.store(ctrl, i, 0);
   const job: PrefillJob = { type: 'job', plan: JSON.stringify(dims), W: at.weights, state: at.state, B, chunks, inputs: at.inputs, xOut: at.xOut, scratch };
   h.worker.postMessage(job);
   // The weights go over block by block while the helper starts on chunk 0, each block's ahead of its first use;
@@ -219,8 +258,10 @@ export function threadedPrefill(
   // The helper's last chunk is the last even one; its final block is the end of its share.
   const helperLast = chunks.length - 2 + (chunks.length % 2);
   let done = false;
+  let callerMs: number | null = null;
   try {
-    done = runShare(0, job, plan, k, Sh, ctrl, stalled) && waitFor(ctrl, CTRL.PROGRESS1, unitsThrough(helperLast, L - 1, L), POLL_MS, stalled);
+    callerMs = runShare(0, job, plan, k, Sh, ctrl, stalled);
+    done = callerMs !== null && waitFor(ctrl, CTRL.PROGRESS1, unitsThrough(helperLast, L - 1, L), POLL_MS, stalled);
   } finally {
     // A throw here must not leave the helper waiting on this thread's progress for good.
     if (!done) Atomics.store(ctrl, CTRL.ABORT, 1);
@@ -230,6 +271,8 @@ export function threadedPrefill(
     void h.worker.terminate();
     return false;
   }
+  const positions = (role: 0 | 1) => B * chunks.reduce((sum, Tc, j) => sum + (roleOf(j) === role ? Tc : 0), 0);
+  helperShare = nextHelperShare(helperShare, { positions: positions(1), ms: Atomics.load(ctrl, CTRL.BUSY1) / 1000 }, { positions: positions(0), ms: callerMs as number });
   F.set(Sh.subarray(at.state >> 2, (at.state >> 2) + B * S), io.addr(sOut) >> 2);
   F.set(Sh.subarray(at.xOut >> 2, (at.xOut >> 2) + B * d), io.addr(xOut) >> 2);
   threadedRuns++;

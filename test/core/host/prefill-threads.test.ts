@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../src/backend/select.ts';
 import { validateModelConfig, XlstmModel, type ModelConfig, type ModelState } from '../../../src/core/index.ts';
 import {
-  awaitPrefillHelper, prefillThreads, setPrefillThreads, threadChunks, threadedPrefillCount, THREADED_MIN_WORK,
+  awaitPrefillHelper, nextHelperShare, prefillHelperShare, prefillThreads, setPrefillThreads, threadChunks, threadedPrefillCount,
+  THREADED_MIN_WORK,
 } from '../../../src/core/host/prefill-threads.ts';
 import { planFor } from '../../../src/core/host/model-step.ts';
 import { Rng } from '../../../src/util/rng.ts';
@@ -44,7 +45,7 @@ function stepped(model: XlstmModel, tokens: number[][], state?: ModelState): Res
 }
 
 /** Two threads for any prompt of two tokens or more: the test models are far below THREADED_MIN_WORK. */
-const twoThreads = () => setPrefillThreads(2, { minWork: 0 });
+const twoThreads = (options: { helperShare?: number } = {}) => setPrefillThreads(2, { minWork: 0, ...options });
 
 function oneThread<T>(f: () => T): T {
   setPrefillThreads(1);
@@ -73,9 +74,38 @@ describe('prefill on two threads (wasm)', () => {
     expect(threadChunks(1, 512)).toEqual([128, 128, 128, 128]);
   });
 
+  it('gives the helper (the even chunks) its share of every pair of chunks, at least one position each', () => {
+    expect(threadChunks(1, 512, 0.25)).toEqual([64, 192, 64, 192]);
+    expect(threadChunks(1, 512, 0.75)).toEqual([192, 64, 192, 64]);
+    for (const [B, T] of [[1, 70], [3, 45], [130, 3], [1, 2], [2, 1000]]) {
+      for (const share of [0.2, 0.37, 0.8]) {
+        const chunks = threadChunks(B, T, share);
+        expect(chunks.reduce((a, b) => a + b, 0), `${B} x ${T} at ${share}`).toBe(T);
+        expect(chunks.length % 2).toBe(0);
+        expect(Math.min(...chunks)).toBeGreaterThanOrEqual(1);
+        for (let j = 0; j < chunks.length; j += 2) {
+          const P = chunks[j] + chunks[j + 1];
+          if (P > 2) expect(Math.abs(chunks[j] - P * share), `${B} x ${T} at ${share}, pair ${j / 2}`).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+  });
+
+  it('moves the helper share half way to the measured speeds, within [0.2, 0.8], and ignores empty measurements', () => {
+    // Helper twice as fast per position: measured 2/3.
+    expect(nextHelperShare(0.5, { positions: 256, ms: 20 }, { positions: 256, ms: 40 })).toBeCloseTo((0.5 + 2 / 3) / 2, 12);
+    // Equal speeds over unequal shares: measured 1/2.
+    expect(nextHelperShare(0.3, { positions: 100, ms: 10 }, { positions: 300, ms: 30 })).toBeCloseTo(0.4, 12);
+    expect(nextHelperShare(0.75, { positions: 100, ms: 1 }, { positions: 100, ms: 100 })).toBe(0.8);
+    expect(nextHelperShare(0.25, { positions: 100, ms: 100 }, { positions: 100, ms: 1 })).toBe(0.2);
+    expect(nextHelperShare(0.45, { positions: 100, ms: 0 }, { positions: 100, ms: 10 })).toBe(0.45);
+    expect(nextHelperShare(0.45, { positions: 100, ms: 10 }, { positions: 0, ms: 10 })).toBe(0.45);
+  });
+
   it('rejects a thread count other than 1 or 2, and a negative minimum work', () => {
     expect(() => setPrefillThreads(3)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/prefill threads expected 1 or 2, but got 3/) }));
     expect(() => setPrefillThreads(2, { minWork: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    expect(() => setPrefillThreads(2, { helperShare: 0.9 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/share of a prompt expected a number in \[0.2, 0.8\], but got 0.9/) }));
     expect(prefillThreads()).toBe(2);
   });
 
@@ -110,6 +140,21 @@ describe('prefill on two threads (wasm)', () => {
       const want = stepped(model, tokens);
       expect(two.logits).toEqual(want.logits);
       expect(two.state).toEqual(want.state);
+    });
+
+    it.each([0.2, 0.8])('splits unevenly (helper share %f) with the same bits as one thread', (share) => {
+      const tokens = prompts(new Rng(41), 2, 150, model.dims.V);
+      twoThreads({ helperShare: share });
+      expect(prefillHelperShare()).toBe(share);
+      const two = prefill(model, tokens);
+      expect(two.threaded).toBe(true);
+      // The measured speeds moved the share for the next prompt, and it stays in range.
+      expect(prefillHelperShare()).toBeGreaterThanOrEqual(0.2);
+      expect(prefillHelperShare()).toBeLessThanOrEqual(0.8);
+      const one = oneThread(() => prefill(model, tokens));
+      expect(two.logits).toEqual(one.logits);
+      expect(two.state).toEqual(one.state);
+      twoThreads({ helperShare: 0.5 });
     });
 
     it('continues from a running state: two threaded halves equal the whole prompt stepped', () => {
