@@ -221,19 +221,22 @@ export function threadedPrefill(
   const emb = io.addr(inp.embedding) >> 2;
   let row = at.inputs >> 2;
   let t0 = 0;
-  for (const Tc of chunks) {
+  const embed = (j: number) => {
     for (let r = 0; r < B; r++) {
-      for (let t = 0; t < Tc; t++, row += d) {
+      for (let t = 0; t < chunks[j]; t++, row += d) {
         const id = tokens[r * T + t0 + t];
         Sh.set(F.subarray(emb + id * d, emb + (id + 1) * d), row);
       }
     }
-    t0 += Tc;
-  }
+    t0 += chunks[j];
+  };
+  embed(0);
   const ctrl = h.ctrl;
   for (const i of [CTRL.PROGRESS0, CTRL.PROGRESS1, CTRL.FAILED, CTRL.ABORT, CTRL.COPIED, CTRL.BUSY1]) Atomics.store(ctrl, i, 0);
   const job: PrefillJob = { type: 'job', plan: JSON.stringify(dims), W: at.weights, state: at.state, B, chunks, inputs: at.inputs, xOut: at.xOut, scratch };
   h.worker.postMessage(job);
+  // The helper starts on chunk 0 at once; it reads a later chunk only after this thread's first progress.
+  for (let j = 1; j < chunks.length; j++) embed(j);
   // The weights go over block by block while the helper starts on chunk 0, each block's ahead of its first use;
   // not at all when the copy there is of the same build (the shared memory's weights sit at a fixed address).
   const build = stepWeightsBuildAt(W);
