@@ -14,7 +14,7 @@ import {
 } from './wasm.ts';
 
 /** Vectors of units whose activations are computed side by side in the cell. */
-const UNROLL = 2;
+const UNROLL = 8;
 
 export interface SlstmWidths {
   readonly nh: number;
@@ -109,21 +109,23 @@ function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
     return code;
   };
 
-  // U vectors of units from o: the three activations of each (logsigmoid f, tanh z, sigmoid o), then the two exps
-  // of each, every group's steps interleaved (vmath.ts interleave), so that their dependent chains overlap.
-  const sms = Array.from({ length: 3 * UNROLL }, () => new VMath(f));
+  // The activations in passes over all units, each pass one function UNROLL vectors at a time with their steps
+  // interleaved (vmath.ts interleave), in place in `work`: logsigmoid of f, tanh of z, sigmoid of o. Mixed in one
+  // pass, the three functions' temporaries outnumbered the registers, and logsigmoid's long chain set the pace.
+  const sms = Array.from({ length: 2 * UNROLL }, () => new VMath(f));
   const V = (n: number) => Array.from({ length: n }, () => f.local(Ty.v128));
-  const [lf, tz, so, it, lm, mn, iw, fw] = Array.from({ length: 8 }, () => V(UNROLL));
+  const [out, it, lm, mn, iw, fw] = Array.from({ length: 6 }, () => V(UNROLL));
+  const w = (g: number, i: number) => vload(at(work, L.o), g * H4 + 16 * i);
+  const activation = (g: number, steps: (vm: VMath, x: Code, out: number) => Code[]) => (U: number): Code => [
+    ...interleave(Array.from({ length: U }, (_, i) => steps(sms[i], w(g, i), out[i]))),
+    ...Array.from({ length: U }, (_, i) => vstore(at(work, L.o), get(out[i]), g * H4 + 16 * i)).flat(),
+  ];
+  // The state update from the activated gates, U vectors of units from o.
   const units = (U: number): Code => {
-    const w = (g: number, i: number) => vload(at(work, L.o), g * H4 + 16 * i);
     const state = (base: number, i: number) => add(at(base, L.ss), add(get(L.o), i32(16 * i)));
-    const code: Code = [
-      ...interleave(Array.from({ length: U }, (_, i) => [
-        sms[3 * i].logSigmoidSteps(w(1, i), lf[i]), sms[3 * i + 1].tanhSteps(w(2, i), tz[i]), sms[3 * i + 2].sigmoidSteps(w(3, i), so[i]),
-      ]).flat()),
-    ];
+    const code: Code = [];
     for (let i = 0; i < U; i++) {
-      code.push(...set(it[i], w(0, i)), ...set(lm[i], vadd(get(lf[i]), vload(state(m0, i)))), ...set(mn[i], vmax(get(lm[i]), get(it[i]))));
+      code.push(...set(it[i], w(0, i)), ...set(lm[i], vadd(w(1, i), vload(state(m0, i)))), ...set(mn[i], vmax(get(lm[i]), get(it[i]))));
     }
     // Both exponents are <= 0 by the choice of mn.
     code.push(...interleave(Array.from({ length: U }, (_, i) => [
@@ -131,17 +133,21 @@ function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
     ]).flat()));
     for (let i = 0; i < U; i++) {
       code.push(
-        ...set(L.cv, vadd(vmul(get(fw[i]), vload(state(c0, i))), vmul(get(iw[i]), get(tz[i])))),
+        ...set(L.cv, vadd(vmul(get(fw[i]), vload(state(c0, i))), vmul(get(iw[i]), w(2, i)))),
         ...set(L.nv, vadd(vmul(get(fw[i]), vload(state(n0, i))), get(iw[i]))),
         ...vstore(state(c1, i), get(L.cv)),
         ...vstore(state(n1, i), get(L.nv)),
         ...vstore(state(m1, i), get(mn[i])),
-        ...vstore(state(h1, i), vdiv(vmul(get(so[i]), get(L.cv)), get(L.nv))),
+        ...vstore(state(h1, i), vdiv(vmul(w(3, i), get(L.cv)), get(L.nv))),
       );
     }
     return code;
   };
   const whole = Math.floor(H / (4 * UNROLL)) * 16 * UNROLL;
+  const overUnits = (body: (U: number) => Code): Code => [
+    ...loop(L.o, i32(0), i32(whole), 16 * UNROLL, body(UNROLL)),
+    ...loop(L.o, i32(whole), i32(H4), 16, body(1)),
+  ];
 
   // GroupNorm of one head of h1 (as stored, float32) into y.
   const hAt = () => add(at(h1, L.ss), get(L.hj));
@@ -163,8 +169,10 @@ function cellFn({ nh, dh }: SlstmWidths, run: boolean): Fn {
     // A run's positions share one state row.
     ...set(L.ss, run ? i32(0) : get(L.rs)),
     ...loop(L.j, i32(0), i32(nh), 1, [...set(L.hj, mul(get(L.j), i32(D4))), ...gate(0), ...gate(1), ...gate(2), ...gate(3)]),
-    ...loop(L.o, i32(0), i32(whole), 16 * UNROLL, units(UNROLL)),
-    ...loop(L.o, i32(whole), i32(H4), 16, units(1)),
+    ...overUnits(activation(1, (vm, x, o) => vm.logSigmoidSteps(x, o))),
+    ...overUnits(activation(2, (vm, x, o) => vm.tanhSteps(x, o))),
+    ...overUnits(activation(3, (vm, x, o) => vm.sigmoidSteps(x, o))),
+    ...overUnits(units),
     ...loop(L.j, i32(0), i32(nh), 1, [...set(L.hj, mul(get(L.j), i32(D4))), ...norm]),
   ]);
   return f;
