@@ -132,9 +132,10 @@ export class VMath {
   }
 
   logSigmoidSteps(x: Code, out: number): Code[] {
-    const { u, w, s, t } = this;
-    const steps = [set(u, x), ...this.expSteps(f32x4Neg(vabs(get(u))), s), set(w, vdiv(get(s), vadd(get(s), vconst(2)))), set(t, vconst(1 / 15))];
-    for (let k = 13; k >= 1; k -= 2) steps.push(set(t, vadd(vmul(get(t), vmul(get(w), get(w))), vconst(1 / k))));
+    const { u, w, s, t, n } = this;
+    // w^2 once into n (free once the exp is done): the same product logSigmoid() forms at every step.
+    const steps = [set(u, x), ...this.expSteps(f32x4Neg(vabs(get(u))), s), set(w, vdiv(get(s), vadd(get(s), vconst(2)))), set(n, vmul(get(w), get(w))), set(t, vconst(1 / 15))];
+    for (let k = 13; k >= 1; k -= 2) steps.push(set(t, vadd(vmul(get(t), get(n)), vconst(1 / k))));
     return [...steps, set(out, vsub(vmin(get(u), vconst(0)), vmul(vmul(get(w), vconst(2)), get(t))))];
   }
 
