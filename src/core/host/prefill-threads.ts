@@ -56,7 +56,8 @@ const SHARE_RANGE: readonly [number, number] = [0.2, 0.8];
  * Threads a long prefill may use: 2 by default on the main thread of a machine with more than one core, else 1
  * (worker threads, such as the decode pool's, leave the other cores to their siblings). A helper already started
  * stays, idle and unref'd, for when threads are 2 again. `minWork` replaces THREADED_MIN_WORK (tests take tiny
- * models through the threaded path with 0).
+ * models through the threaded path with 0); `helperShare` sets the helper's share of the next prompt, which then
+ * follows the measured speeds again.
  */
 export function setPrefillThreads(n: number, options: { minWork?: number; helperShare?: number } = {}): void {
   if (n !== 1 && n !== 2) throw new XlstmError('INVALID_CONFIG', `prefill threads expected 1 or 2, but got ${n}. Hint: pass 2 to use a helper thread, 1 for none.`);
