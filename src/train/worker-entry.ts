@@ -1,18 +1,15 @@
 /**
  * A data-parallel worker process (forked by workers.ts): holds a copy of the model and computes the
  * gradient sums of its rows of each step. Either it sends them back whole (gradient only: the trainer
- * updates and ships the weights) or, started with a shard, it owns that shard's update (worker-shard.ts; on a GPU
- * with every weight its own, device-shard.ts).
+ * updates and ships the weights) or, started with a shard, it owns that shard's update (worker-shard.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend/select.ts';
-import { onWebgpu } from '../core/gpu/device.ts';
 import { XlstmModel, type FormName } from '../core/index.ts';
 import { isXlstmError } from '../util/errors.ts';
 import { putArray, takeArray } from './exchange.ts';
 import { assignFrom } from './flat-io.ts';
 import { gradientSum, trainableVariables } from './step.ts';
-import { DeviceShard } from './device-shard.ts';
 import { ShardReplica } from './worker-shard.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
 
@@ -22,7 +19,7 @@ interface Loaded {
   readonly padId: number;
   readonly form: FormName;
   readonly exchange: string;
-  readonly shard: ShardReplica | DeviceShard | null;
+  readonly shard: ShardReplica | null;
 }
 
 let loaded: Loaded | null = null;
@@ -36,7 +33,7 @@ function ready(): Loaded {
   return loaded;
 }
 
-function shard(): ShardReplica | DeviceShard {
+function shard(): ShardReplica {
   const { shard } = ready();
   if (!shard) throw new Error('worker expected to be started with a shard for a sharded step, but it was started for gradients only');
   return shard;
@@ -51,9 +48,7 @@ async function handle(message: ToWorker): Promise<void> {
       const model = fresh.asTrainable();
       fresh.dispose();
       const vars = trainableVariables(model);
-      // One worker owning every weight on a GPU keeps the update there; shards of several swap through files.
-      const onDevice = message.shard?.parts === 1 && onWebgpu();
-      const replica = !message.shard ? null : onDevice ? new DeviceShard(model, vars, message.shard, message.exchange) : new ShardReplica(model, vars, message.shard, message.exchange);
+      const replica = message.shard ? new ShardReplica(model, vars, message.shard, message.exchange) : null;
       loaded = { model, vars, padId: message.padId, form: message.form, exchange: message.exchange, shard: replica };
       send({ type: 'ready', backend: info.name, detail: info.detail, gpu: process.env.DRI_PRIME ?? null });
       return;
@@ -80,7 +75,7 @@ async function handle(message: ToWorker): Promise<void> {
     }
     case 'reduce': {
       const t0 = performance.now();
-      const sumsq = await shard().reduce(message.count);
+      const sumsq = shard().reduce(message.count);
       send({ type: 'reduced', id: message.id, sumsq, seconds: (performance.now() - t0) / 1000 });
       return;
     }
@@ -91,7 +86,7 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     }
     case 'pull':
-      await shard().pull();
+      shard().pull();
       send({ type: 'pulled', id: message.id });
       return;
     case 'stop':
