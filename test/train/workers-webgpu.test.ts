@@ -44,24 +44,31 @@ describe.skipIf(reason !== null)(webgpuTitle('data-parallel workers on webgpu', 
     [...remote.grads, ...local.grads].forEach((t) => t.dispose());
   }, 120_000);
 
-  it('should run the update in webgpu workers as the cpu step does, and sync it back', async () => {
+  // One worker owns every weight's update; two swap shards through the exchange files first (worker-shard.ts).
+  it.each([1, 2])('should run the update in %i webgpu worker(s) as the cpu step does, and sync it back between steps', async (devices) => {
     // eps 1e-3: Adam divides by |g| + eps, which would magnify the backends' rounding on tiny gradients.
-    const cfg = tinyRunConfig('unused', { optimizer: { lr: 1e-2, eps: 1e-3 } });
+    // A clip below the first steps' norms, so the clipping scale is exercised too; weight decay on.
+    const cfg = tinyRunConfig('unused', { optimizer: { lr: 1e-2, eps: 1e-3, weight_decay: 0.1 }, trainer: { grad_clip: 0.5 } });
     const [local, pooled] = [model.asTrainable(), model.asTrainable()];
     const [localOpt, pooledOpt] = [optimizerFor(local, cfg), optimizerFor(pooled, cfg)];
-    const owner = await WorkerPool.start({ devices: 2, model: pooled, optimizer: pooledOpt, padId: PAD, backend: 'webgpu' });
+    const owner = await WorkerPool.start({ devices, model: pooled, optimizer: pooledOpt, padId: PAD, backend: 'webgpu' });
+    const sameWeights = async () => {
+      await owner.sync();
+      const want = weightEntries(local.weights).map(([, t]) => t.dataSync());
+      const worst = Math.max(...weightEntries(pooled.weights).map(([, t], j) => maxRelDiff(t.dataSync(), want[j])));
+      expect(worst).toBeLessThan(1e-4);
+    };
     try {
-      for (const s of [1, 2]) {
+      for (const s of [1, 2, 3]) {
         const whole = batch(4, 12, 10 + s);
         const want = await localStep(local, localOpt, [whole], { padId: PAD, lr: 1e-2, step: s });
         const got = await owner.step([whole], 1e-2, s);
         expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
         expect(Math.abs(got.gradNorm - want.gradNorm) / want.gradNorm).toBeLessThan(1e-4);
+        expect(got.clipped).toBe(want.clipped);
+        if (s === 2) await sameWeights();
       }
-      await owner.sync();
-      const want = weightEntries(local.weights).map(([, t]) => t.dataSync());
-      const worst = Math.max(...weightEntries(pooled.weights).map(([, t], j) => maxRelDiff(t.dataSync(), want[j])));
-      expect(worst).toBeLessThan(1e-4);
+      await sameWeights();
     } finally {
       await owner.close();
       [localOpt, pooledOpt].forEach((o) => o.dispose());
